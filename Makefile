@@ -1,0 +1,60 @@
+# crypton-marketdata — the two commands a new user needs are `make run` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+UV_VERSION := 0.13.8
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+PYTEST_ARGS ?=
+
+.PHONY: help install run test lint pytest smoke bench kafka-up kafka-down kafka-status clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@py=$$(scripts/find-python) && echo "» creating $(VENV) with $$py" && "$$py" -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml uv.lock $(BIN)/python
+	@[ -x $(UV) ] || $(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) sync --frozen --extra dev --python $(BIN)/python
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv (Python 3.12+) and install the locked dependencies
+
+run: install ## start Kafka (unless configured) and everything else; Ctrl-C stops it all
+	$(BIN)/marketdata run
+
+test: install lint pytest smoke ## the whole suite: lint, types, import contracts, tests with real Kafka, wheel smoke
+
+lint: install ## ruff, mypy (strict), import contracts, schema compatibility
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/marketdata schemas check
+
+pytest: install ## the pytest suite (unit, contract, integration against a real broker)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+smoke: install ## build the wheel, install it in a clean venv, import everything, run --help
+	scripts/wheel-smoke
+
+bench: install ## run the benchmarks and print their figures
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+kafka-up: install ## start a local Apache Kafka broker (resolved from Maven Central once)
+	$(BIN)/marketdata kafka up
+
+kafka-down: install ## stop the local broker started by kafka-up
+	$(BIN)/marketdata kafka down
+
+kafka-status: install ## is the local broker running and answering?
+	$(BIN)/marketdata kafka status
+
+clean: ## remove build outputs and caches (not .venv, not the Kafka cache)
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by every part: local broker, broker resolution, topics, clients."""
