@@ -35,7 +35,6 @@ class ConnectionState(StrEnum):
     RECONNECTING = "reconnecting"
     RESYNCING = "resyncing"
     CIRCUIT_OPEN = "circuit_open"
-    HEARTBEAT = "heartbeat"
     STOPPED = "stopped"
     UNKNOWN = "unknown"
 

@@ -10,10 +10,24 @@ import sys
 from collections.abc import Sequence
 
 from marketdata import __version__
-from marketdata.cli import config_cmd, kafka_cmd, run_cmd, schemas_cmd, topics_cmd
+from marketdata.cli import (
+    config_cmd,
+    kafka_cmd,
+    run_cmd,
+    schemas_cmd,
+    simulate_cmd,
+    topics_cmd,
+)
 from marketdata.logs import configure_logging
 
-_COMMANDS = (run_cmd, kafka_cmd, topics_cmd, config_cmd, schemas_cmd)
+_COMMANDS = (
+    run_cmd,
+    kafka_cmd,
+    topics_cmd,
+    simulate_cmd,
+    config_cmd,
+    schemas_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

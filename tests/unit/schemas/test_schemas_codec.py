@@ -54,7 +54,7 @@ GOLDEN_FINGERPRINTS = {
     "Alert": "6e91b7fd1f1597d7",
     "Balance": "f398197543bb3408",
     "BookUpdate": "e8a8b8780ceb16ae",
-    "ConnectionStatus": "84bf210c462da7e8",
+    "ConnectionStatus": "d26d5e0d465c1eac",
     "DeadLetter": "ac69df98b29a89cd",
     "IndicatorSet": "d5c47607d6bad16c",
     "OHLCV": "2f69480e165b302b",

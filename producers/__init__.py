@@ -1,0 +1,1 @@
+"""Exchange adapters: connect, subscribe, validate and publish normalized events to Kafka."""

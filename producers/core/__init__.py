@@ -1,0 +1,1 @@
+"""Machinery every adapter shares: back-off, rate limits, circuit breaker, book state."""

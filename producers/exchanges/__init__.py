@@ -1,0 +1,1 @@
+"""One sub-package per venue; a venue's wire format never leaves its package."""

@@ -1,0 +1,1 @@
+"""One subpackage per simulated venue; venues never import each other."""
