@@ -50,6 +50,8 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "auto", *, part: str
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for chatty in ("httpx", "httpcore"):  # one INFO line per request is noise, not signal
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
 def _identity(

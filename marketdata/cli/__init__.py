@@ -13,6 +13,7 @@ from marketdata import __version__
 from marketdata.cli import (
     config_cmd,
     kafka_cmd,
+    producer_cmd,
     run_cmd,
     schemas_cmd,
     simulate_cmd,
@@ -25,6 +26,7 @@ _COMMANDS = (
     kafka_cmd,
     topics_cmd,
     simulate_cmd,
+    producer_cmd,
     config_cmd,
     schemas_cmd,
 )
