@@ -44,8 +44,15 @@ pytest: install ## the pytest suite (unit, contract, integration against a real 
 smoke: install ## build the wheel, install it in a clean venv, import everything, run --help
 	scripts/wheel-smoke
 
-bench: install ## run the benchmarks and print their figures
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+CRYPTOFEED_VENV := bench/.venv-cryptofeed
+
+$(CRYPTOFEED_VENV)/bin/python:  # the comparison feed handler lives in its own venv, never in ours
+	"$$(scripts/find-python)" -m venv $(CRYPTOFEED_VENV)
+	$(CRYPTOFEED_VENV)/bin/pip install -q --disable-pip-version-check cryptofeed==3.0.1
+
+bench: install $(CRYPTOFEED_VENV)/bin/python ## run the benchmarks and print their figures
+	$(BIN)/python bench/bench_kafka_startup.py
+	$(BIN)/python bench/bench_kraken_parse.py --cryptofeed $(CRYPTOFEED_VENV)/bin/python
 
 kafka-up: install ## start a local Apache Kafka broker (resolved from Maven Central once)
 	$(BIN)/marketdata kafka up

@@ -34,7 +34,10 @@ class OrderBook:
         "depth",
         "price_precision",
         "qty_precision",
+        "top_version",
     )
+
+    TOP = 10  # the window whose changes bump `top_version` (what checksums cover)
 
     def __init__(self, depth: int, price_precision: int, qty_precision: int) -> None:
         self.depth = depth
@@ -46,8 +49,12 @@ class OrderBook:
         self._asks: dict[int, int] = {}
         self._bid_keys: list[int] = []  # ascending; best bid last
         self._ask_keys: list[int] = []  # ascending; best ask first
+        # Bumped whenever a change can alter the best TOP levels of either side, so a checksum
+        # over them is recomputed only then (deep updates in a 1000-level book leave it alone).
+        self.top_version = 0
 
     def clear(self) -> None:
+        self.top_version += 1
         self._bids.clear()
         self._asks.clear()
         self._bid_keys.clear()
@@ -60,11 +67,21 @@ class OrderBook:
     def apply_update(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
         """Apply levels in order (qty 0 deletes; a delete of an unknown level is ignored), then
         truncate each side to the depth, as Kraken requires."""
-        pscale, qscale = self._pscale, self._qscale
+        pscale, qscale, top = self._pscale, self._qscale, self.TOP
+        bid_keys, ask_keys = self._bid_keys, self._ask_keys
+        touched = False
         for price, qty in bids:
-            self._set(self._bids, self._bid_keys, round(price * pscale), round(qty * qscale))
+            tick = round(price * pscale)
+            if not touched and (len(bid_keys) < top or tick >= bid_keys[-top]):
+                touched = True
+            self._set(self._bids, bid_keys, tick, round(qty * qscale))
         for price, qty in asks:
-            self._set(self._asks, self._ask_keys, round(price * pscale), round(qty * qscale))
+            tick = round(price * pscale)
+            if not touched and (len(ask_keys) < top or tick <= ask_keys[top - 1]):
+                touched = True
+            self._set(self._asks, ask_keys, tick, round(qty * qscale))
+        if touched:
+            self.top_version += 1
         self._truncate()
 
     @staticmethod
@@ -114,6 +131,15 @@ class OrderBook:
         asks = [(_text(t, pp), _text(self._asks[t], qp)) for t in self._ask_keys[:n]]
         bids = [(_text(t, pp), _text(self._bids[t], qp)) for t in self._bid_keys[: -n - 1 : -1]]
         return asks, bids
+
+    def unit_tokens(self, n: int = 10) -> str:
+        """Top n asks then top n bids, each level as its integer price units followed by its
+        integer size units: exactly Kraken's checksum string (decimal text with the point removed
+        and leading zeros stripped is the integer's own digits), built without any formatting."""
+        asks, bids = self._asks, self._bids
+        parts = [f"{t}{asks[t]}" for t in self._ask_keys[:n]]
+        parts += [f"{t}{bids[t]}" for t in self._bid_keys[: -n - 1 : -1]]
+        return "".join(parts)
 
     def __len__(self) -> int:
         return len(self._bid_keys) + len(self._ask_keys)

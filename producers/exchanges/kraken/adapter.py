@@ -24,7 +24,7 @@ from producers.core.session import SessionEvent, WsSession
 from producers.errors import ExchangeError, ParseError
 from producers.exchanges.kraken import messages as m
 from producers.exchanges.kraken import parse
-from producers.exchanges.kraken.checksum import book_checksum
+from producers.exchanges.kraken.checksum import crc32_text
 from producers.exchanges.kraken.rest import KrakenRest
 from producers.exchanges.kraken.symbols import SymbolMap, rest_pair_altname
 from producers.publish import Publisher
@@ -82,6 +82,7 @@ class KrakenAdapter:
         self._books: dict[str, OrderBook] = {}
         self._resyncing: set[str] = set()
         self._last_trade_id: dict[str, int] = {}
+        self._crc: dict[str, tuple[int, int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         backoff = settings.backoff
         self.public = WsSession(
@@ -359,13 +360,14 @@ class KrakenAdapter:
                     self._settings.book_depth, precision.price_precision, precision.qty_precision
                 )
                 self._books[symbol] = book
+                self._crc.pop(symbol, None)  # the cache belongs to the book it was computed on
             bids, asks = parse.book_levels(item.bids), parse.book_levels(item.asks)
             if snapshot:
                 book.apply_snapshot(bids, asks)
                 self._resyncing.discard(symbol)
             else:
                 book.apply_update(bids, asks)
-            got = book_checksum(*book.text_levels())
+            got = self._checksum(symbol, book)
             if item.checksum is not None and got != item.checksum:
                 self._metrics.checksum_failures.labels(EXCHANGE).inc()
                 log.warning("book.checksum_failed", symbol=symbol, expected=item.checksum, got=got)
@@ -384,6 +386,14 @@ class KrakenAdapter:
                 precision,
             )
             await self._publish(topics.BOOK, f"{EXCHANGE}:{symbol}", update, exchange_ts)
+
+    def _checksum(self, symbol: str, book: OrderBook) -> int:
+        """Kraken's CRC32 of the top 10, recomputed only when the top 10 changed."""
+        version, crc = self._crc.get(symbol, (-1, 0))
+        if version != book.top_version:
+            crc = crc32_text(book.unit_tokens(10))
+            self._crc[symbol] = (book.top_version, crc)
+        return crc
 
     async def _publish_candle(self, candle: OHLCV) -> None:
         key = f"{EXCHANGE}:{candle.symbol}:{candle.timeframe}"

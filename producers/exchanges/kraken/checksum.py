@@ -28,6 +28,11 @@ def checksum_token(text: str) -> str:
     return text.replace(".", "").lstrip("0")
 
 
+def crc32_text(text: str) -> int:
+    """CRC32 (unsigned) of an already assembled checksum string."""
+    return zlib.crc32(text.encode("ascii")) & 0xFFFFFFFF
+
+
 def book_checksum(
     asks: Sequence[tuple[str, str]],
     bids: Sequence[tuple[str, str]],

@@ -56,25 +56,36 @@ class Precision:
 PrecisionOf = Callable[[str], Precision]
 
 
-@lru_cache(maxsize=64)
-def _midnight(date: str) -> int:
-    return calendar.timegm((int(date[:4]), int(date[5:7]), int(date[8:10]), 0, 0, 0)) * 1_000_000
+@lru_cache(maxsize=256)
+def _minute(prefix: str) -> int:
+    """Microseconds at `YYYY-MM-DDTHH:MM`: frames arrive in time order, so this hits the cache."""
+    return (
+        calendar.timegm(
+            (
+                int(prefix[:4]),
+                int(prefix[5:7]),
+                int(prefix[8:10]),
+                int(prefix[11:13]),
+                int(prefix[14:16]),
+                0,
+            )
+        )
+        * 1_000_000
+    )
 
 
 def rfc3339_micros(text: str) -> int:
     """`2023-10-06T17:35:55.440295Z` (0-9 fraction digits, Z or +00:00) → µs since the epoch."""
     try:
-        base = (
-            _midnight(text[:10])
-            + (int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])) * 1_000_000
-        )
-        fraction = 0
+        micros = _minute(text[:16]) + int(text[17:19]) * 1_000_000
         if text[19:20] == ".":
-            digits = text[20:].rstrip("Z").split("+")[0].split("-")[0]
-            fraction = int((digits + "000000")[:6])
+            digits = text[20:26]
+            if len(digits) != 6 or not digits.isdigit():  # fewer than 6 digits, or an offset
+                digits = (text[20:].rstrip("Z").split("+")[0].split("-")[0] + "000000")[:6]
+            micros += int(digits)
     except (ValueError, IndexError):
         raise ParseError(EXCHANGE, "timestamp", "not an RFC 3339 UTC time", text) from None
-    return base + fraction
+    return micros
 
 
 def timeframe(interval_minutes: int) -> str:

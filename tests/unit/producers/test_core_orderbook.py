@@ -72,3 +72,21 @@ def test_text_levels_are_exact_and_best_first() -> None:
     assert book.best_bid() == (100.25, 0.5)
     assert book.best_ask() == (100.5, 2.0)
     assert not book.crossed
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.booleans(), levels, levels), min_size=1, max_size=25))
+def test_unit_tokens_equal_the_kraken_text_rule_and_top_version_tracks_the_top(
+    steps: list[tuple[bool, list, list]],
+) -> None:
+    from producers.exchanges.kraken.checksum import checksum_token
+
+    book = OrderBook(50, price_precision=1, qty_precision=3)
+    for snapshot, bids, asks in steps:
+        before_version, before_tokens = book.top_version, book.unit_tokens(10)
+        (book.apply_snapshot if snapshot else book.apply_update)(bids, asks)
+        asks_text, bids_text = book.text_levels(10)
+        expected = "".join(checksum_token(p) + checksum_token(q) for p, q in asks_text + bids_text)
+        assert book.unit_tokens(10) == expected
+        if book.top_version == before_version:  # unchanged version promises an unchanged top 10
+            assert book.unit_tokens(10) == before_tokens
