@@ -86,10 +86,19 @@ async def follow_control(
         await consumer.stop()
 
 
-async def heartbeats(status: StatusReporter, interval: float = HEARTBEAT_SECONDS) -> None:
+async def heartbeats(
+    status: StatusReporter,
+    metrics: ProducerMetrics,
+    interval: float = HEARTBEAT_SECONDS,
+) -> None:
+    """The dead man's switch downstream watches these; the gauges refresh at the same pace."""
     while True:
         await asyncio.sleep(interval)
         await status.heartbeat()
+        metrics.rate_limit_used.labels(status.exchange).set(status.rate_limit_used())
+        if status.last_message_ts is not None:
+            age = max(0.0, (now_us() - status.last_message_ts) / 1e6)
+            metrics.last_message_age.labels(status.exchange).set(age)
 
 
 async def run_producer(
@@ -111,7 +120,7 @@ async def run_producer(
     adapter = make_adapter(publisher, status, metrics)
     tasks = [
         asyncio.create_task(adapter.run(), name=f"{exchange}-adapter"),
-        asyncio.create_task(heartbeats(status), name=f"{exchange}-heartbeat"),
+        asyncio.create_task(heartbeats(status, metrics), name=f"{exchange}-heartbeat"),
         asyncio.create_task(
             follow_control(bootstrap, exchange, adapter, publisher, codec),
             name=f"{exchange}-control",

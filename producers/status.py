@@ -149,6 +149,9 @@ class StatusReporter:
             )
         await self._publisher.publish(topics.STATUS, self.exchange, record, ts)
 
+    def rate_limit_used(self) -> float:
+        return self._rate_limit_used()
+
     async def heartbeat(self) -> None:
         """The current state again: the compacted topic's latest record stays truthful."""
         await self.report(self.state, "heartbeat")

@@ -31,7 +31,7 @@ from producers.publish import Publisher
 from producers.runner import AdapterFactory
 from producers.status import ProducerMetrics, StatusReporter, now_us
 from schemas import topics
-from schemas.models import OHLCV, Balance, ConnectionState, RawFrame, Record
+from schemas.models import OHLCV, Balance, BookUpdate, ConnectionState, RawFrame, Record, Trade
 
 log = get_logger("producers.kraken")
 EXCHANGE = "kraken"
@@ -420,6 +420,25 @@ class KrakenAdapter:
             now_us(),
             self._precision_of(symbol),
         )
+
+    async def depth(self, symbol: str, count: int = 100) -> BookUpdate:
+        """A REST order book snapshot (unverified: REST has no checksum)."""
+        raw = await self.rest.public("Depth", {"pair": rest_pair_altname(symbol), "count": count})
+        result = msgspec.json.decode(raw)
+        book = next(iter(result.values()))
+        return parse.parse_rest_depth(book, symbol, count, now_us(), self._precision_of(symbol))
+
+    async def recent_trades(self, symbol: str, since: str | None = None) -> tuple[list[Trade], str]:
+        """Recent trades from REST, and the cursor (`last`, ns as a string) for the next call."""
+        params: dict[str, str | int] = {"pair": rest_pair_altname(symbol)}
+        if since is not None:
+            params["since"] = since
+        result = msgspec.json.decode(await self.rest.public("Trades", params))
+        rows_key = next(k for k in result if k != "last")
+        trades = parse.parse_rest_trades(
+            result[rows_key], symbol, now_us(), self._precision_of(symbol)
+        )
+        return trades, str(result.get("last", ""))
 
     async def _backfill_all(self) -> None:
         """Cache warming: recent candles for every symbol and interval, once at start-up."""

@@ -300,3 +300,64 @@ def parse_rest_balance(result: Mapping[str, object], received_ts: int) -> list[B
         )
         for code, v in result.items()
     ]
+
+
+def parse_rest_depth(
+    book: Mapping[str, Sequence[Sequence[object]]],
+    symbol: str,
+    depth: int,
+    received_ts: int,
+    precision: Precision,
+) -> BookUpdate:
+    """REST Depth `{"asks": [[price, volume, ts], ...], "bids": [...]}` → a snapshot (no checksum:
+    REST carries none; the WebSocket book is the verified one)."""
+    sides: dict[str, list[tuple[float, float]]] = {}
+    newest = 0
+    for side in ("bids", "asks"):
+        levels = []
+        for row in book.get(side, ()):
+            if len(row) < 3:
+                raise ParseError(EXCHANGE, "Depth", "level with fewer than 3 fields", str(row))
+            levels.append((_f(row[0], "price"), _f(row[1], "volume")))
+            newest = max(newest, int(_f(row[2], "timestamp")))
+        sides[side] = levels
+    return book_update(
+        symbol,
+        True,
+        sides["bids"],
+        sides["asks"],
+        None,
+        depth,
+        newest * 1_000_000 or received_ts,
+        received_ts,
+        precision,
+    )
+
+
+def parse_rest_trades(
+    rows: Sequence[Sequence[object]],
+    symbol: str,
+    received_ts: int,
+    precision: Precision,
+) -> list[Trade]:
+    """REST Trades rows `[price, volume, time (float s), "b"|"s", "m"|"l", misc, trade_id]`."""
+    out = []
+    for row in rows:
+        if len(row) < 7:
+            raise ParseError(EXCHANGE, "Trades", "row with fewer than 7 fields", str(row))
+        out.append(
+            Trade(
+                exchange=EXCHANGE,
+                symbol=symbol,
+                trade_id=str(row[6]),
+                price=_f(row[0], "price"),
+                qty=_f(row[1], "volume"),
+                side=_SIDES.get(str(row[3]), TradeSide.UNKNOWN),
+                ord_type={"m": "market", "l": "limit"}.get(str(row[4])),
+                exchange_ts=round(_f(row[2], "time") * 1_000_000),
+                received_ts=received_ts,
+                price_precision=precision.price_precision,
+                size_precision=precision.qty_precision,
+            )
+        )
+    return out

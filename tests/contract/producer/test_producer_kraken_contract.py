@@ -232,3 +232,25 @@ async def test_a_duplicated_trade_is_published_once_and_counted() -> None:
         )
         ids = [(t.symbol, t.trade_id) for t in p.of("md.trades.v1") if isinstance(t, Trade)]
         assert len(ids) == len(set(ids))
+
+
+async def test_rest_depth_and_trades_snapshots() -> None:
+    async with running_producer() as run:
+        await wait_for(lambda: len(run.published.of("md.book.v1")) > 3, what="books")
+        book = await run.adapter.depth("BTC/USD", 25)
+        assert book.is_snapshot
+        assert book.checksum is None
+        assert 0 < len(book.bids) <= 25
+        assert [b.price for b in book.bids] == sorted((b.price for b in book.bids), reverse=True)
+        assert [a.price for a in book.asks] == sorted(a.price for a in book.asks)
+        assert book.bids[0].price < book.asks[0].price
+        assert book.price_precision == 1
+
+        trades, cursor = await run.adapter.recent_trades("ETH/USD")
+        assert trades
+        assert cursor.isdigit()
+        assert all(t.symbol == "ETH/USD" and t.price > 0 for t in trades)
+        ids = [int(t.trade_id) for t in trades]
+        assert ids == sorted(ids)
+        later, _ = await run.adapter.recent_trades("ETH/USD", since=cursor)
+        assert all(int(t.trade_id) > ids[-1] for t in later)
