@@ -10,7 +10,7 @@ stands in while the private stream is down. REST also backfills OHLC history at 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 
@@ -18,18 +18,17 @@ from marketdata.config import ExchangeSettings
 from marketdata.logs import get_logger
 from producers.core.backoff import Backoff
 from producers.core.circuit import CircuitBreaker
-from producers.core.orderbook import OrderBook
 from producers.core.ratelimit import ClientLimiter, KrakenCallCounter
 from producers.core.session import SessionEvent, WsSession
-from producers.errors import ExchangeError, ParseError
+from producers.errors import ChecksumMismatch, ExchangeError, ParseError
 from producers.exchanges.kraken import messages as m
-from producers.exchanges.kraken import parse
-from producers.exchanges.kraken.checksum import crc32_text
+from producers.exchanges.kraken import parse, snapshots
+from producers.exchanges.kraken.books import KrakenBooks
 from producers.exchanges.kraken.rest import KrakenRest
-from producers.exchanges.kraken.symbols import SymbolMap, rest_pair_altname
+from producers.exchanges.kraken.symbols import SymbolMap
 from producers.publish import Publisher
 from producers.runner import AdapterFactory
-from producers.status import ProducerMetrics, StatusReporter, now_us
+from producers.status import ProducerMetrics, StatusReporter
 from schemas import topics
 from schemas.models import OHLCV, Balance, BookUpdate, ConnectionState, RawFrame, Record, Trade
 
@@ -79,36 +78,42 @@ class KrakenAdapter:
         self._wanted: list[str] = list(settings.symbols)
         self._map = SymbolMap()
         self._precision: dict[str, parse.Precision] = {}
-        self._books: dict[str, OrderBook] = {}
-        self._resyncing: set[str] = set()
+        self._books = KrakenBooks(settings.book_depth)
         self._last_trade_id: dict[str, int] = {}
-        self._crc: dict[str, tuple[int, int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        backoff = settings.backoff
-        self.public = WsSession(
-            ws_url,
-            name="kraken-public",
-            on_connect=self._on_public_connect,
-            on_frame=self._on_frame,
-            on_event=self._on_session_event,
-            backoff=Backoff(backoff.initial_seconds, backoff.max_seconds, backoff.multiplier),
-            connect_timeout=settings.connect_timeout_seconds,
-            silence_timeout=settings.heartbeat_timeout_seconds,
+        self.public = self._session(
+            ws_url, "kraken-public", self._on_public_connect, settings.heartbeat_timeout_seconds
         )
         self.private: WsSession | None = None
-        if settings.private_enabled and "balances" in (*settings.channels, "balances"):
-            self.private = WsSession(
+        if settings.private_enabled:
+            # Private streams are quiet between ledger entries: only heartbeats keep them alive.
+            self.private = self._session(
                 ws_auth_url,
-                name="kraken-private",
-                on_connect=self._on_private_connect,
-                on_frame=self._on_frame,
-                on_event=self._on_session_event,
-                backoff=Backoff(backoff.initial_seconds, backoff.max_seconds, backoff.multiplier),
-                connect_timeout=settings.connect_timeout_seconds,
-                silence_timeout=max(30.0, settings.heartbeat_timeout_seconds),
+                "kraken-private",
+                self._on_private_connect,
+                max(30.0, settings.heartbeat_timeout_seconds),
             )
         else:
             log.warning("kraken.private_disabled", reason="no API key and secret configured")
+
+    def _session(
+        self,
+        url: str,
+        name: str,
+        on_connect: Callable[[WsSession], Awaitable[None]],
+        silence_timeout: float,
+    ) -> WsSession:
+        backoff = self._settings.backoff
+        return WsSession(
+            url,
+            name=name,
+            on_connect=on_connect,
+            on_frame=self._on_frame,
+            on_event=self._on_session_event,
+            backoff=Backoff(backoff.initial_seconds, backoff.max_seconds, backoff.multiplier),
+            connect_timeout=self._settings.connect_timeout_seconds,
+            silence_timeout=silence_timeout,
+        )
 
     @property
     def symbols(self) -> Sequence[str]:
@@ -189,7 +194,7 @@ class KrakenAdapter:
                 )
         if "book" in wanted:
             for symbol in symbols:  # staggered: one snapshot at a time
-                self._resyncing.add(symbol)
+                self._books.await_snapshot(symbol)
                 await self._send(
                     self.public,
                     "subscribe",
@@ -203,8 +208,7 @@ class KrakenAdapter:
                 await asyncio.sleep(SNAPSHOT_STAGGER_SECONDS)
 
     async def _on_public_connect(self, session: WsSession) -> None:
-        self._books.clear()
-        self._resyncing.clear()
+        self._books.reset()
         if "instrument" in self._settings.channels:
             await self._send(session, "subscribe", {"channel": "instrument"})
         await self._subscribe_public(list(self._wanted), PUBLIC_CHANNELS)
@@ -236,7 +240,7 @@ class KrakenAdapter:
                 params: dict[str, object] = {"channel": channel, "symbol": [symbol]}
                 if channel == "book":
                     params["depth"] = self._settings.book_depth
-                    self._books.pop(symbol, None)
+                    self._books.drop(symbol)
                 if channel == "ohlc":
                     for interval in self._settings.ohlc_intervals:
                         await self._send(
@@ -249,8 +253,7 @@ class KrakenAdapter:
     async def _resync(self, symbol: str, reason: str) -> None:
         """Per-symbol resync: drop the book, ask for a fresh snapshot; never the connection."""
         self._metrics.resyncs.labels(EXCHANGE).inc()
-        self._books.pop(symbol, None)
-        self._resyncing.add(symbol)
+        self._books.await_snapshot(symbol)
         await self._status.report(ConnectionState.RESYNCING, reason, symbol=symbol)
         params = {"channel": "book", "symbol": [symbol], "depth": self._settings.book_depth}
         await self._send(self.public, "unsubscribe", params)
@@ -350,28 +353,25 @@ class KrakenAdapter:
     async def _on_book(self, msg: m.KrakenBookMsg, received_ts: int) -> None:
         snapshot = msg.type == "snapshot"
         for item in msg.data:
-            symbol = item.symbol
-            if symbol in self._resyncing and not snapshot:
-                continue  # waiting for the fresh snapshot: updates to a dropped book mean nothing
-            precision = self._precision_of(symbol)
-            book = self._books.get(symbol)
-            if book is None or snapshot:
-                book = OrderBook(
-                    self._settings.book_depth, precision.price_precision, precision.qty_precision
-                )
-                self._books[symbol] = book
-                self._crc.pop(symbol, None)  # the cache belongs to the book it was computed on
+            symbol, precision = item.symbol, self._precision_of(item.symbol)
             bids, asks = parse.book_levels(item.bids), parse.book_levels(item.asks)
-            if snapshot:
-                book.apply_snapshot(bids, asks)
-                self._resyncing.discard(symbol)
-            else:
-                book.apply_update(bids, asks)
-            got = self._checksum(symbol, book)
-            if item.checksum is not None and got != item.checksum:
+            try:
+                if not self._books.apply(
+                    symbol,
+                    snapshot,
+                    bids,
+                    asks,
+                    item.checksum,
+                    precision.price_precision,
+                    precision.qty_precision,
+                ):
+                    continue  # awaiting the fresh snapshot: updates to a dropped book mean nothing
+            except ChecksumMismatch as exc:
                 self._metrics.checksum_failures.labels(EXCHANGE).inc()
-                log.warning("book.checksum_failed", symbol=symbol, expected=item.checksum, got=got)
-                await self._resync(symbol, f"checksum {got} != {item.checksum}")
+                log.warning(
+                    "book.checksum_failed", symbol=symbol, expected=exc.expected, got=exc.got
+                )
+                await self._resync(symbol, f"checksum {exc.got} != {exc.expected}")
                 continue
             exchange_ts = parse.rfc3339_micros(item.timestamp) if item.timestamp else received_ts
             update = parse.book_update(
@@ -387,14 +387,6 @@ class KrakenAdapter:
             )
             await self._publish(topics.BOOK, f"{EXCHANGE}:{symbol}", update, exchange_ts)
 
-    def _checksum(self, symbol: str, book: OrderBook) -> int:
-        """Kraken's CRC32 of the top 10, recomputed only when the top 10 changed."""
-        version, crc = self._crc.get(symbol, (-1, 0))
-        if version != book.top_version:
-            crc = crc32_text(book.unit_tokens(10))
-            self._crc[symbol] = (book.top_version, crc)
-        return crc
-
     async def _publish_candle(self, candle: OHLCV) -> None:
         key = f"{EXCHANGE}:{candle.symbol}:{candle.timeframe}"
         await self._publish(topics.OHLC, key, candle, candle.exchange_ts)
@@ -407,38 +399,15 @@ class KrakenAdapter:
     # ---- REST -----------------------------------------------------------------------------------
 
     async def history(self, symbol: str, interval_minutes: int) -> list[OHLCV]:
-        raw = await self.rest.public(
-            "OHLC", {"pair": rest_pair_altname(symbol), "interval": interval_minutes}
-        )
-        result = msgspec.json.decode(raw)
-        rows_key = next(k for k in result if k != "last")
-        return parse.parse_rest_ohlc(
-            result[rows_key],
-            symbol,
-            interval_minutes,
-            int(result.get("last", 0)),
-            now_us(),
-            self._precision_of(symbol),
+        return await snapshots.ohlc_history(
+            self.rest, symbol, interval_minutes, self._precision_of(symbol)
         )
 
     async def depth(self, symbol: str, count: int = 100) -> BookUpdate:
-        """A REST order book snapshot (unverified: REST has no checksum)."""
-        raw = await self.rest.public("Depth", {"pair": rest_pair_altname(symbol), "count": count})
-        result = msgspec.json.decode(raw)
-        book = next(iter(result.values()))
-        return parse.parse_rest_depth(book, symbol, count, now_us(), self._precision_of(symbol))
+        return await snapshots.depth_snapshot(self.rest, symbol, count, self._precision_of(symbol))
 
     async def recent_trades(self, symbol: str, since: str | None = None) -> tuple[list[Trade], str]:
-        """Recent trades from REST, and the cursor (`last`, ns as a string) for the next call."""
-        params: dict[str, str | int] = {"pair": rest_pair_altname(symbol)}
-        if since is not None:
-            params["since"] = since
-        result = msgspec.json.decode(await self.rest.public("Trades", params))
-        rows_key = next(k for k in result if k != "last")
-        trades = parse.parse_rest_trades(
-            result[rows_key], symbol, now_us(), self._precision_of(symbol)
-        )
-        return trades, str(result.get("last", ""))
+        return await snapshots.recent_trades(self.rest, symbol, since, self._precision_of(symbol))
 
     async def _backfill_all(self) -> None:
         """Cache warming: recent candles for every symbol and interval, once at start-up."""
@@ -458,8 +427,7 @@ class KrakenAdapter:
                 )
 
     async def balances(self) -> list[Balance]:
-        raw = await self.rest.private("Balance")
-        return parse.parse_rest_balance(msgspec.json.decode(raw), now_us())
+        return await snapshots.balances(self.rest)
 
     async def _poll_balances(self) -> None:
         """REST Balance while the private stream is down (and once at start)."""
@@ -470,7 +438,7 @@ class KrakenAdapter:
                 try:
                     for balance in await self.balances():
                         await self._publish_balance(balance)
-                except ExchangeError as exc:
+                except (ExchangeError, ParseError) as exc:
                     log.warning("kraken.balance_poll_failed", error=str(exc))
             first = False
             await asyncio.sleep(self._settings.rest_poll_balance_seconds)
