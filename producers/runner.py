@@ -54,6 +54,28 @@ async def apply_control(
     return answer
 
 
+async def on_control(
+    adapter: ExchangeAdapter,
+    record: Subscription,
+    publisher: Publisher,
+) -> Subscription | None:
+    """Converge the live connection to one control record.
+
+    A request is carried out and answered. An answer (ours, or another replica's, or one
+    replayed from the compacted topic after a restart) is desired state already decided: it is
+    applied silently when the connection does not match it yet, so a restarted producer comes
+    back with the subscriptions it had, and a replica's own echo changes nothing.
+    """
+    if record.status is SubscriptionStatus.REQUESTED:
+        return await apply_control(adapter, record, publisher)
+    wanted = record.symbol in adapter.symbols
+    if record.status is SubscriptionStatus.ACTIVE and not wanted:
+        await adapter.subscribe(record.symbol, record.channels)
+    elif record.status is SubscriptionStatus.REMOVED and wanted and not record.channels:
+        await adapter.unsubscribe(record.symbol, record.channels)
+    return None
+
+
 async def follow_control(
     bootstrap: str,
     exchange: str,
@@ -78,10 +100,8 @@ async def follow_control(
             except DecodeError as exc:
                 log.error("control.undecodable", error=str(exc))
                 continue
-            # Our own answers come back on the same topic: act on requests only.
-            if request.exchange != exchange or request.status is not SubscriptionStatus.REQUESTED:
-                continue
-            await apply_control(adapter, request, publisher)
+            if request.exchange == exchange:
+                await on_control(adapter, request, publisher)
     finally:
         await consumer.stop()
 

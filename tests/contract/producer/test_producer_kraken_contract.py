@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from producers.core.orderbook import OrderBook
 from producers.errors import ExchangeError
 from producers.exchanges.kraken.checksum import book_checksum
+from producers.runner import on_control
 from schemas.models import (
     OHLCV,
     Balance,
@@ -14,6 +16,9 @@ from schemas.models import (
     ConnectionState,
     ConnectionStatus,
     PriceTicker,
+    Subscription,
+    SubscriptionAction,
+    SubscriptionStatus,
     Trade,
 )
 from tests.contract.producer.producer_harness import running_producer, wait_for
@@ -254,3 +259,30 @@ async def test_rest_depth_and_trades_snapshots() -> None:
         assert ids == sorted(ids)
         later, _ = await run.adapter.recent_trades("ETH/USD", since=cursor)
         assert all(int(t.trade_id) > ids[-1] for t in later)
+
+
+async def test_replayed_control_answers_converge_without_answering_again() -> None:
+    async with running_producer() as run:
+        await wait_for(lambda: len(run.published.of("md.ticker.v1")) > 3, what="tickers")
+        removed = Subscription(
+            exchange="kraken",
+            symbol="SOL/USD",
+            channels=[],
+            action=SubscriptionAction.UNSUBSCRIBE,
+            status=SubscriptionStatus.REMOVED,
+            ts=1,
+        )
+        assert await on_control(run.adapter, removed, run.published) is None
+        assert "SOL/USD" not in run.adapter.symbols
+
+        active = msgspec.structs.replace(
+            removed, action=SubscriptionAction.SUBSCRIBE, status=SubscriptionStatus.ACTIVE
+        )
+        assert await on_control(run.adapter, active, run.published) is None
+        assert "SOL/USD" in run.adapter.symbols
+        mark = len(run.published.of("md.ticker.v1"))
+        await wait_for(
+            lambda: any(t.symbol == "SOL/USD" for t in run.published.of("md.ticker.v1")[mark:]),
+            what="SOL/USD flows again",
+        )
+        assert not run.published.of("md.control.v1")  # answers are never answered
