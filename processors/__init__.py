@@ -1,0 +1,1 @@
+"""Stream processors: the tables everyone reads, built from the raw facts."""
