@@ -7,6 +7,7 @@ stopping sends SIGTERM to every child, then SIGKILL to any that outlive the grac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -63,12 +64,14 @@ class Supervisor:
     def _pump(self, child: Child, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
         width = max(len(c.name) for c in self.children) if self.children else len(child.name)
-        for line in process.stdout:
-            text = line.rstrip("\n")
-            with self._lock:
-                self._out(f"{child.name:>{width}} | {text}")
-            if child.on_line is not None:
-                child.on_line(text)
+        # Closed when the child's output ends, not left to the GC; stop() may close it first.
+        with process.stdout, contextlib.suppress(ValueError, OSError):
+            for line in process.stdout:
+                text = line.rstrip("\n")
+                with self._lock:
+                    self._out(f"{child.name:>{width}} | {text}")
+                if child.on_line is not None:
+                    child.on_line(text)
 
     def _watch(self, child: Child) -> None:
         delay = 1.0
@@ -101,3 +104,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for child in self.children:  # let the log pumps drain and close their pipes
+            if child.process is not None and child.process.stdout is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    child.process.stdout.close()
