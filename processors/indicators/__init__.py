@@ -9,5 +9,6 @@ Nothing here imports faust or touches I/O.
 from processors.indicators.bands import Bollinger, BollingerValue
 from processors.indicators.moving import Ema, Sma
 from processors.indicators.oscillators import Macd, MacdValue, Rsi
+from processors.indicators.volume_profile import VolumeProfile
 
-__all__ = ["Bollinger", "BollingerValue", "Ema", "Macd", "MacdValue", "Rsi", "Sma"]
+__all__ = ["Bollinger", "BollingerValue", "Ema", "Macd", "MacdValue", "Rsi", "Sma", "VolumeProfile"]
