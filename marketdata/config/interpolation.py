@@ -1,8 +1,14 @@
 """`${VAR}` and `${VAR:-default}` in configuration string values, after YAML parsing.
 
 Interpolating parsed values (never the raw text) means a variable can never inject YAML structure,
-and keys are never touched. `$${` is a literal `${`. Every missing variable is collected with the
-path it was referenced from, so the loader can report all of them at once.
+keys are never touched and numbers or booleans written in the file stay what they are. `$${` is a
+literal `${`. A value is substituted once: text that comes from the environment is not scanned
+again, so a secret containing `${` stays exactly as given.
+
+Every unresolved reference is collected with the path it sits at, so the loader can report all of
+them at once. A `${` that is neither a reference nor escaped (`${KEY`, `${1X}`, `${A:?err}`, a
+nested default) is reported too rather than passed through: left alone it would silently become
+part of a value, often a secret.
 """
 
 from __future__ import annotations
@@ -11,65 +17,82 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_REF = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_TOKEN = re.compile(
+    r"(?P<escape>\$\$\{)"
+    r"|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>(?:(?!\$\{)[^}])*))?\}"
+    r"|(?P<malformed>\$\{)"
+)
 
-Path = tuple[str | int, ...]
+YamlPath = tuple[str | int, ...]
+"""Keys and list indexes from the document root, e.g. `("marketData", "cache", "port")`."""
 
 
 @dataclass(frozen=True, slots=True)
-class Missing:
-    """A `${VAR}` with no value and no default, at a path in the document."""
+class Unresolved:
+    """A reference that could not be substituted, at a path in the document.
 
-    path: Path
-    variable: str
+    `variable` is the name of an unset variable without a default, or None for a malformed `${`.
+    """
+
+    path: YamlPath
+    variable: str | None
 
 
-def interpolate_string(text: str, env: Mapping[str, str], missing: list[str]) -> str:
-    """Replace references in one string; unset variables without a default go to `missing`."""
+def interpolate_string(text: str, env: Mapping[str, str]) -> tuple[str, list[str | None]]:
+    """Substitute the references in one string.
 
-    def sub(match: re.Match[str]) -> str:
-        if match.group(0) == "$${":
+    Returns the new text and, in order, the names of unset variables without a default (each
+    replaced by "") and None for each malformed `${` (kept as written).
+    """
+    unresolved: list[str | None] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        if match["escape"]:
             return "${"
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
+        if match["malformed"]:
+            unresolved.append(None)
+            return "${"
+        name, default = match["name"], match["default"]
+        value = env.get(name)
+        if value or (value is not None and default is None):
+            return value
+        if default is not None:  # as in the shell, `:-` also covers a variable set to ""
             return default
-        missing.append(name)
+        unresolved.append(name)
         return ""
 
-    return _REF.sub(sub, text)
+    if "${" not in text:  # the common case: nothing to scan
+        return text, unresolved
+    return _TOKEN.sub(substitute, text), unresolved
 
 
-def interpolate(
-    node: object,
-    env: Mapping[str, str],
-    path: Path = (),
-) -> tuple[object, list[Missing]]:
-    """Interpolate every string value below `node`; return the new tree and what was missing."""
-    found: list[Missing] = []
+def interpolate(node: object, env: Mapping[str, str]) -> tuple[object, list[Unresolved]]:
+    """Interpolate every string value below `node` (a parsed YAML document); keys stay as written.
+
+    Returns a new document (the input is not modified) and every reference left unresolved.
+    """
+    unresolved: list[Unresolved] = []
+    return _walk(node, env, (), unresolved), unresolved
+
+
+def _walk(node: object, env: Mapping[str, str], path: YamlPath, out: list[Unresolved]) -> object:
     if isinstance(node, str):
-        names: list[str] = []
-        text = interpolate_string(node, env, names)
-        found.extend(Missing(path, n) for n in names)
-        return text, found
+        text, unresolved = interpolate_string(node, env)
+        out.extend(Unresolved(path, name) for name in unresolved)
+        return text
     if isinstance(node, dict):
-        out: dict[object, object] = {}
-        for key, child in node.items():
-            out[key], sub = interpolate(child, env, (*path, str(key)))
-            found.extend(sub)
-        return out, found
+        return {key: _walk(child, env, (*path, str(key)), out) for key, child in node.items()}
     if isinstance(node, list):
-        items: list[object] = []
-        for index, child in enumerate(node):
-            item, sub = interpolate(child, env, (*path, index))
-            items.append(item)
-            found.extend(sub)
-        return items, found
-    return node, found
+        return [_walk(child, env, (*path, index), out) for index, child in enumerate(node)]
+    return node
 
 
-def format_path(path: Path) -> str:
+def escape(text: str) -> str:
+    """The configuration spelling of a literal text: every `${` written as `$${`."""
+    return text.replace("${", "$${")
+
+
+def format_path(path: YamlPath) -> str:
     """`marketData.exchanges.kraken.symbols[1]`: the YAML's own keys, list indexes in brackets."""
     text = ""
     for part in path:

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[3]
 RUNNER = """
 import argparse, sys
 from marketdata.cli import simulate_cmd
+from marketdata.logs import configure_logging
+configure_logging("INFO", part="simulate")  # as `marketdata` does: logs to stderr, URLs to stdout
 parser = argparse.ArgumentParser()
 simulate_cmd.register(parser.add_subparsers(dest="command", required=True))
 args = parser.parse_args(sys.argv[1:])
