@@ -15,8 +15,9 @@ keyed, compacted outputs overwrite rather than duplicate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Final
+
+import msgspec
 
 from schemas.models import OHLCV, CandleSource, Trade
 
@@ -31,8 +32,7 @@ TIMEFRAME_US: Final = {
 }
 
 
-@dataclass(slots=True)
-class _Window:
+class Window(msgspec.Struct, array_like=True):
     open_ts: int
     first_ts: int  # exchange time of the trade that set `open`
     last_ts: int  # exchange time of the trade that set `close`
@@ -56,9 +56,9 @@ class _Window:
         self.trades += 1
 
 
-@dataclass(slots=True)
-class CandleBuilder:
-    """Candles of one instrument and one timeframe."""
+class CandleBuilder(msgspec.Struct):
+    """Candles of one instrument and one timeframe; a msgspec Struct, so a processor stores it in
+    its changelog-backed table as it is and recovers it exactly."""
 
     exchange: str
     symbol: str
@@ -68,8 +68,10 @@ class CandleBuilder:
     size_precision: int = 8
     watermark: int = 0
     late_dropped: int = 0
-    _windows: dict[int, _Window] = field(default_factory=dict)
-    _closed_through: int = -1  # open_ts of the newest window already closed
+    windows: dict[int, Window] = msgspec.field(default_factory=dict)
+    closed_through: int = -1  # open_ts of the newest window already closed
+    first_open_ts: int | None = None
+    """The first window this builder saw: it may miss the trades before the feed started."""
 
     @property
     def length_us(self) -> int:
@@ -79,13 +81,15 @@ class CandleBuilder:
         """Feed one trade; returns the candles to emit (its forming candle, then any closes)."""
         ts, length = trade.exchange_ts, self.length_us
         open_ts = ts - ts % length
-        if open_ts <= self._closed_through:
+        if open_ts <= self.closed_through:
             self.late_dropped += 1
             return self._advance(ts)
-        window = self._windows.get(open_ts)
+        window = self.windows.get(open_ts)
         if window is None:
             p = trade.price
-            window = self._windows[open_ts] = _Window(open_ts, ts, ts, p, p, p, p)
+            window = self.windows[open_ts] = Window(open_ts, ts, ts, p, p, p, p)
+            if self.first_open_ts is None:
+                self.first_open_ts = open_ts
         window.add(trade.price, trade.qty, ts)
         out = [self._candle(window, closed=False, received_ts=trade.received_ts)]
         out += self._advance(ts, received_ts=trade.received_ts)
@@ -98,17 +102,17 @@ class CandleBuilder:
     def _advance(self, ts: int, received_ts: int | None = None) -> list[OHLCV]:
         self.watermark = max(self.watermark, ts)
         closed: list[OHLCV] = []
-        for open_ts in sorted(self._windows):
+        for open_ts in sorted(self.windows):
             if open_ts + self.length_us + self.grace_us > self.watermark:
                 break
-            window = self._windows.pop(open_ts)
-            self._closed_through = max(self._closed_through, open_ts)
+            window = self.windows.pop(open_ts)
+            self.closed_through = max(self.closed_through, open_ts)
             closed.append(
                 self._candle(window, closed=True, received_ts=received_ts or self.watermark)
             )
         return closed
 
-    def _candle(self, w: _Window, *, closed: bool, received_ts: int) -> OHLCV:
+    def _candle(self, w: Window, *, closed: bool, received_ts: int) -> OHLCV:
         return OHLCV(
             exchange=self.exchange,
             symbol=self.symbol,
@@ -129,6 +133,13 @@ class CandleBuilder:
             size_precision=self.size_precision,
         )
 
+    def forming(self) -> OHLCV | None:
+        """The newest open window's candle as it stands (None when no window is open)."""
+        if not self.windows:
+            return None
+        window = self.windows[max(self.windows)]
+        return self._candle(window, closed=False, received_ts=self.watermark)
+
     @property
     def open_windows(self) -> list[int]:
-        return sorted(self._windows)
+        return sorted(self.windows)

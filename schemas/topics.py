@@ -87,10 +87,12 @@ TIMEFRAME_KEY: Final = "{exchange}:{symbol}:{timeframe}"
 TICKER: Final = _raw("md.ticker.v1", "PriceTicker", SYMBOL_KEY, days=3)
 TRADES: Final = _raw("md.trades.v1", "Trade", SYMBOL_KEY, days=7)
 BOOK: Final = _raw("md.book.v1", "BookUpdate", SYMBOL_KEY, days=1)
+# OHLC is keyed by symbol, not by timeframe: a symbol's exchange candles then share a partition
+# with its trades, so the candle processor meets both on one worker without re-keying.
 # OHLC history backfill carries candles up to years old; retention counts from arrival
 # (LogAppendTime), or a backfilled daily candle would be deleted at the next segment roll. The
 # candle's own time travels in the record (open_ts, exchange_ts).
-OHLC: Final = _raw("md.ohlc.v1", "OHLCV", TIMEFRAME_KEY, days=30, timestamps="LogAppendTime")
+OHLC: Final = _raw("md.ohlc.v1", "OHLCV", SYMBOL_KEY, days=30, timestamps="LogAppendTime")
 RAW: Final = _raw("md.raw.v1", "RawFrame", "{exchange}:{channel}", days=2)
 # Balances and connection status are facts too, but a reader needs the latest value per key after a
 # restart, so they are compacted: the newest balance per asset, the newest status per exchange.

@@ -13,6 +13,7 @@ from marketdata import __version__
 from marketdata.cli import (
     config_cmd,
     kafka_cmd,
+    processor_cmd,
     producer_cmd,
     run_cmd,
     schemas_cmd,
@@ -27,6 +28,7 @@ _COMMANDS = (
     topics_cmd,
     simulate_cmd,
     producer_cmd,
+    processor_cmd,
     config_cmd,
     schemas_cmd,
 )

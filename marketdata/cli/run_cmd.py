@@ -1,7 +1,8 @@
 """`marketdata run`: bring the system up on this machine with one command.
 
 Kafka (configured, Docker, or the local broker), every topic, then the parts as supervised child
-processes with prefixed logs: the Kraken simulator (offline default) and the Kraken producer.
+processes with prefixed logs: the Kraken simulator (offline default), the Kraken producer and the
+stream processors.
 `--live` points the producer at Kraken's real endpoints instead (keys from the environment).
 Later parts (processors, API) join the same run.
 """
@@ -33,7 +34,9 @@ SIM_SECRET_ENV = "MARKETDATA_SIM_KRAKEN_API_SECRET"  # noqa: S105 - a variable's
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    run = sub.add_parser("run", help="start everything locally: Kafka, simulator, producer")
+    run = sub.add_parser(
+        "run", help="start everything locally: Kafka, simulator, producer, processors"
+    )
     run.add_argument(
         "--live",
         action="store_true",
@@ -166,8 +169,26 @@ def _run(args: argparse.Namespace) -> int:
                 )
             )
             _await(subscribed, stop, args.ready_timeout, "the producer did not subscribe")
+            processing = threading.Event()
+            processor_metrics = free_port()
+            supervisor.start(
+                Child(
+                    "processor",
+                    [
+                        "--config",
+                        str(config),
+                        "processor",
+                        "--metrics-port",
+                        str(processor_metrics),
+                    ],
+                    env=_child_env(settings, simulated),
+                    on_line=lambda line: processing.set() if "processor.assigned" in line else None,
+                )
+            )
+            _await(processing, stop, args.ready_timeout, "the processor did not start")
             elapsed = time.monotonic() - started
             _print_ready(kafka.bootstrap, kafka.source.value, sim_port, elapsed)
+            print(f"Processor: metrics http://127.0.0.1:{processor_metrics}/metrics")
             if not args.exit_when_ready:
                 stop.wait()
             progress("stopping")

@@ -65,6 +65,9 @@ class FreshnessSettings(Section):
     """The freshness monitor: how often it looks, and how long a producer may stay silent."""
 
     check_interval_seconds: PositiveFloat = 1
+    stale_after_ttls: Annotated[float, Field(ge=1)] = 5
+    """Alert when a feed's data is older than this many of its cache TTLs (a TTL marks an
+    answer stale; a feed a few TTLs behind is an incident)."""
     heartbeat_timeout_seconds: PositiveFloat = 15
 
 
@@ -76,6 +79,9 @@ class ProcessorSettings(Section):
     indicators: IndicatorSettings = IndicatorSettings()
     book_top_n: Annotated[int, Field(ge=1, le=1000)] = 25
     book_conflate_ms: Annotated[int, Field(ge=0)] = 100
+    forming_candle_ms: Annotated[int, Field(ge=0)] = 250
+    """A forming candle (and its indicator preview) is published at most this often per symbol
+    and timeframe, by exchange time; closing always publishes. 0: on every trade."""
     freshness: FreshnessSettings = FreshnessSettings()
     data_dir: Path = Path(".state/processors")
     """Where faust keeps its local table state (RocksDB or memory snapshots)."""

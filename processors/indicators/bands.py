@@ -8,8 +8,11 @@ rounding cannot accumulate.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
+
+import msgspec
+
+from processors.indicators.ring import Ring
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,45 +22,47 @@ class BollingerValue:
     upper: float
 
 
-class Bollinger:
-    __slots__ = ("_count", "_m2", "_mean", "_window", "period", "stddev")
+class Bollinger(msgspec.Struct):
+    period: int = 20
+    stddev: float = 2.0
+    window: Ring = msgspec.field(default_factory=lambda: Ring(1))
+    mean: float = 0.0
+    m2: float = 0.0
+    count: int = 0
 
-    def __init__(self, period: int = 20, stddev: float = 2.0) -> None:
-        if period < 2:
+    def __post_init__(self) -> None:
+        if self.period < 2:
             raise ValueError("period must be at least 2 (a sample deviation needs two values)")
-        self.period = period
-        self.stddev = stddev
-        self._window: deque[float] = deque(maxlen=period)
-        self._mean = 0.0
-        self._m2 = 0.0
-        self._count = 0
+        if self.window.size != self.period:
+            self.window = Ring(self.period)
 
     def _next(self, value: float) -> tuple[float, float]:
-        n = len(self._window)
+        n = len(self.window)
         if n < self.period:  # growing: plain Welford
-            delta = value - self._mean
-            mean = self._mean + delta / (n + 1)
-            return mean, self._m2 + delta * (value - mean)
-        oldest = self._window[0]
-        mean = self._mean + (value - oldest) / n
-        return mean, self._m2 + (value - oldest) * (value - mean + oldest - self._mean)
+            delta = value - self.mean
+            mean = self.mean + delta / (n + 1)
+            return mean, self.m2 + delta * (value - mean)
+        oldest = self.window.oldest
+        mean = self.mean + (value - oldest) / n
+        return mean, self.m2 + (value - oldest) * (value - mean + oldest - self.mean)
 
     def _bands(self, mean: float, m2: float) -> BollingerValue:
         deviation = self.stddev * math.sqrt(max(m2, 0.0) / (self.period - 1))
         return BollingerValue(mean - deviation, mean, mean + deviation)
 
     def update(self, value: float) -> BollingerValue | None:
-        self._mean, self._m2 = self._next(value)
-        self._window.append(value)
-        self._count += 1
-        if self._count % self.period == 0:  # exact recompute once per window
-            self._mean = math.fsum(self._window) / len(self._window)
-            self._m2 = math.fsum((x - self._mean) ** 2 for x in self._window)
-        if len(self._window) < self.period:
+        self.mean, self.m2 = self._next(value)
+        self.window.push(value)
+        self.count += 1
+        if self.count % self.period == 0:  # exact recompute once per window
+            values = self.window.values
+            self.mean = math.fsum(values) / len(values)
+            self.m2 = math.fsum((x - self.mean) ** 2 for x in values)
+        if not self.window.full:
             return None
-        return self._bands(self._mean, self._m2)
+        return self._bands(self.mean, self.m2)
 
     def peek(self, value: float) -> BollingerValue | None:
-        if len(self._window) < self.period - 1:
+        if len(self.window) < self.period - 1:
             return None
         return self._bands(*self._next(value))

@@ -3,72 +3,78 @@
 - SMA(n): the mean of the last n values; None until n values were seen.
 - EMA(n): pandas-ta's default `presma=True`: the first value is the SMA of the first n values,
   then `ema += alpha * (x - ema)` with alpha = 2 / (n + 1) (pandas `ewm(span=n, adjust=False)`).
+
+Both are msgspec Structs: a processor stores them in its changelog-backed tables as they are.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+
+import msgspec
+
+from processors.indicators.ring import Ring
 
 
-class Sma:
+class Sma(msgspec.Struct):
     """Running sum over a fixed window, re-summed exactly once per window to stop float drift."""
 
-    __slots__ = ("_count", "_sum", "_window", "period")
+    period: int
+    window: Ring = msgspec.field(default_factory=lambda: Ring(1))
+    total: float = 0.0
+    count: int = 0
 
-    def __init__(self, period: int) -> None:
-        if period < 1:
+    def __post_init__(self) -> None:
+        if self.period < 1:
             raise ValueError("period must be at least 1")
-        self.period = period
-        self._window: deque[float] = deque(maxlen=period)
-        self._sum = 0.0
-        self._count = 0
+        if self.window.size != self.period:
+            self.window = Ring(self.period)
 
     def update(self, value: float) -> float | None:
-        if len(self._window) == self.period:
-            self._sum -= self._window[0]
-        self._window.append(value)
-        self._sum += value
-        self._count += 1
-        if self._count % self.period == 0:  # amortized O(1): one exact re-sum per window
-            self._sum = math.fsum(self._window)
-        return self._sum / self.period if len(self._window) == self.period else None
+        if self.window.full:
+            self.total -= self.window.oldest
+        self.window.push(value)
+        self.total += value
+        self.count += 1
+        if self.count % self.period == 0:  # amortized O(1): one exact re-sum per window
+            self.total = math.fsum(self.window.values)
+        return self.total / self.period if self.window.full else None
 
     def peek(self, value: float) -> float | None:
-        if len(self._window) < self.period - 1:
+        if len(self.window) < self.period - 1:
             return None
-        oldest = self._window[0] if len(self._window) == self.period else 0.0
-        return (self._sum - oldest + value) / self.period
+        oldest = self.window.oldest if self.window.full else 0.0
+        return (self.total - oldest + value) / self.period
 
 
-class Ema:
-    __slots__ = ("_alpha", "_seed", "_value", "period")
+class Ema(msgspec.Struct):
+    period: int
+    seed: list[float] = msgspec.field(default_factory=list)
+    value: float | None = None
 
-    def __init__(self, period: int) -> None:
-        if period < 1:
+    def __post_init__(self) -> None:
+        if self.period < 1:
             raise ValueError("period must be at least 1")
-        self.period = period
-        self._alpha = 2.0 / (period + 1)
-        self._seed: list[float] = []
-        self._value: float | None = None
 
     @property
-    def value(self) -> float | None:
-        return self._value
+    def alpha(self) -> float:
+        return 2.0 / (self.period + 1)
 
     def update(self, value: float) -> float | None:
-        if self._value is None:
-            self._seed.append(value)
-            if len(self._seed) == self.period:
-                self._value = math.fsum(self._seed) / self.period
-                self._seed = []
-            return self._value
-        self._value = (1 - self._alpha) * self._value + self._alpha * value
-        return self._value
+        if self.value is None:
+            self.seed.append(value)
+            if len(self.seed) == self.period:
+                self.value = math.fsum(self.seed) / self.period
+                self.seed = []
+            return self.value
+        a = self.alpha
+        self.value = (1 - a) * self.value + a * value
+        return self.value
 
     def peek(self, value: float) -> float | None:
-        if self._value is None:
-            if len(self._seed) + 1 < self.period:
+        if self.value is None:
+            if len(self.seed) + 1 < self.period:
                 return None
-            return math.fsum([*self._seed, value]) / self.period
-        return (1 - self._alpha) * self._value + self._alpha * value
+            return math.fsum([*self.seed, value]) / self.period
+        a = self.alpha
+        return (1 - a) * self.value + a * value

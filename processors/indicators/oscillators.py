@@ -12,31 +12,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from processors.indicators.moving import Ema
 
 
-class Rsi:
-    __slots__ = ("_alpha", "_diffs", "_gain", "_last", "_loss", "period")
+class Rsi(msgspec.Struct):
+    period: int = 14
+    last: float | None = None
+    gain: float = 0.0
+    loss: float = 0.0
+    diffs: int = 0
 
-    def __init__(self, period: int = 14) -> None:
-        if period < 1:
+    def __post_init__(self) -> None:
+        if self.period < 1:
             raise ValueError("period must be at least 1")
-        self.period = period
-        self._alpha = 1.0 / period
-        self._last: float | None = None
-        self._gain = 0.0
-        self._loss = 0.0
-        self._diffs = 0
 
     def _step(self, value: float) -> tuple[float, float, int] | None:
-        if self._last is None:
+        if self.last is None:
             return None
-        diff = value - self._last
+        diff = value - self.last
         gain, loss = max(diff, 0.0), max(-diff, 0.0)
-        if self._diffs == 0:
+        if self.diffs == 0:
             return gain, loss, 1
-        a = self._alpha
-        return (1 - a) * self._gain + a * gain, (1 - a) * self._loss + a * loss, self._diffs + 1
+        a = 1.0 / self.period
+        return (1 - a) * self.gain + a * gain, (1 - a) * self.loss + a * loss, self.diffs + 1
 
     def _value(self, gain: float, loss: float, diffs: int) -> float | None:
         if diffs < self.period or gain + loss == 0:
@@ -45,10 +45,10 @@ class Rsi:
 
     def update(self, value: float) -> float | None:
         step = self._step(value)
-        self._last = value
+        self.last = value
         if step is None:
             return None
-        self._gain, self._loss, self._diffs = step
+        self.gain, self.loss, self.diffs = step
         return self._value(*step)
 
     def peek(self, value: float) -> float | None:
@@ -63,28 +63,31 @@ class MacdValue:
     histogram: float | None
 
 
-class Macd:
-    __slots__ = ("_fast", "_signal", "_slow")
+class Macd(msgspec.Struct):
+    fast: Ema = msgspec.field(default_factory=lambda: Ema(12))
+    slow: Ema = msgspec.field(default_factory=lambda: Ema(26))
+    signal: Ema = msgspec.field(default_factory=lambda: Ema(9))
 
-    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
-        if not 0 < fast < slow:
+    def __post_init__(self) -> None:
+        if not 0 < self.fast.period < self.slow.period:
             raise ValueError("need 0 < fast < slow")
-        self._fast = Ema(fast)
-        self._slow = Ema(slow)
-        self._signal = Ema(signal)
+
+    @classmethod
+    def of(cls, fast: int = 12, slow: int = 26, signal: int = 9) -> Macd:
+        return cls(Ema(fast), Ema(slow), Ema(signal))
 
     def update(self, value: float) -> MacdValue | None:
-        fast, slow = self._fast.update(value), self._slow.update(value)
+        fast, slow = self.fast.update(value), self.slow.update(value)
         if fast is None or slow is None:
             return None
         macd = fast - slow
-        signal = self._signal.update(macd)
+        signal = self.signal.update(macd)
         return MacdValue(macd, signal, None if signal is None else macd - signal)
 
     def peek(self, value: float) -> MacdValue | None:
-        fast, slow = self._fast.peek(value), self._slow.peek(value)
+        fast, slow = self.fast.peek(value), self.slow.peek(value)
         if fast is None or slow is None:
             return None
         macd = fast - slow
-        signal = self._signal.peek(macd)
+        signal = self.signal.peek(macd)
         return MacdValue(macd, signal, None if signal is None else macd - signal)

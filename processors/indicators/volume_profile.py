@@ -8,42 +8,47 @@ bounded constant (100 candles by default), not a function of the history's lengt
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass
+import msgspec
 
 from schemas.models import VolumeBucket
 
 
-@dataclass(frozen=True, slots=True)
-class _Candle:
+class _Candle(msgspec.Struct, frozen=True, array_like=True):
     high: float
     low: float
     close: float
     volume: float
 
 
-class VolumeProfile:
-    __slots__ = ("_window", "buckets")
+class VolumeProfile(msgspec.Struct):
+    buckets: int = 24
+    window: int = 100
+    candles: list[_Candle] = msgspec.field(default_factory=list)
+    head: int = 0  # once full: the index of the oldest candle
 
-    def __init__(self, buckets: int = 24, window: int = 100) -> None:
-        if buckets < 1 or window < 1:
+    def __post_init__(self) -> None:
+        if self.buckets < 1 or self.window < 1:
             raise ValueError("buckets and window must be at least 1")
-        self.buckets = buckets
-        self._window: deque[_Candle] = deque(maxlen=window)
+
+    def _ordered(self) -> list[_Candle]:
+        return self.candles[self.head :] + self.candles[: self.head]
 
     def update(self, high: float, low: float, close: float, volume: float) -> list[VolumeBucket]:
-        self._window.append(_Candle(high, low, close, volume))
-        return self._profile(self._window)
+        candle = _Candle(high, low, close, volume)
+        if len(self.candles) == self.window:
+            self.candles[self.head] = candle
+            self.head = (self.head + 1) % self.window
+        else:
+            self.candles.append(candle)
+        return self._profile(self.candles)
 
     def peek(self, high: float, low: float, close: float, volume: float) -> list[VolumeBucket]:
-        candles = (
-            list(self._window)[1:]
-            if len(self._window) == self._window.maxlen
-            else list(self._window)
-        )
+        candles = self._ordered()
+        if len(candles) == self.window:
+            candles = candles[1:]
         return self._profile([*candles, _Candle(high, low, close, volume)])
 
-    def _profile(self, candles: deque[_Candle] | list[_Candle]) -> list[VolumeBucket]:
+    def _profile(self, candles: list[_Candle]) -> list[VolumeBucket]:
         lowest = min(c.low for c in candles)
         highest = max(c.high for c in candles)
         if highest <= lowest:  # one price only: a single bucket holds everything

@@ -388,7 +388,7 @@ class KrakenAdapter:
             await self._publish(topics.BOOK, f"{EXCHANGE}:{symbol}", update, exchange_ts)
 
     async def _publish_candle(self, candle: OHLCV) -> None:
-        key = f"{EXCHANGE}:{candle.symbol}:{candle.timeframe}"
+        key = f"{EXCHANGE}:{candle.symbol}"  # by symbol: co-partitioned with its trades
         await self._publish(topics.OHLC, key, candle, candle.exchange_ts)
 
     async def _publish_balance(self, balance: Balance) -> None:

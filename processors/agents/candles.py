@@ -1,0 +1,177 @@
+"""Candles and indicators per symbol and timeframe, from trades and the exchange's OHLC.
+
+Inputs, both keyed `exchange:symbol` by the producers, so one worker owns everything about a
+symbol: `md.trades.v1` (the same agent keeps the price table's `last`) and `md.ohlc.v1`.
+
+State: `series_by_symbol` (the forming windows, recent exchange candles, reconciliation, applied
+offsets: small, written on every trade) and `indicators_by_symbol` (every timeframe's indicator
+state: larger, written only when a candle closes). Outputs: `md.candles.v1` keyed
+`exchange:symbol:timeframe:open_ts` (each candle while it forms, then once more closed),
+`md.indicators.v1` keyed `exchange:symbol:timeframe`, and candle-mismatch alerts.
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+from faust.types import StreamT
+
+from processors.agents.freshness import Freshness
+from processors.agents.prices import Prices
+from processors.freshness import DataType
+from processors.runtime import Context, now_us
+from processors.series import (
+    Step,
+    SymbolSeries,
+    flush_forming,
+    on_clock,
+    on_exchange_candle,
+    on_trade,
+)
+from processors.tables import StateTable
+from schemas import topics as t
+from schemas.models import OHLCV, Trade
+
+QUIET_EXTRA_S = 2.0
+
+
+class Candles:
+    def __init__(self, ctx: Context, prices: Prices, fresh: Freshness) -> None:
+        self._ctx, self._prices, self._fresh = ctx, prices, fresh
+        self._cfg = ctx.settings.processors
+        self._grace_us = int(self._cfg.grace_seconds * 1_000_000)
+        self.series = StateTable(ctx.app, "series_by_symbol", SymbolSeries)
+        self.indicators = StateTable(ctx.app, "indicators_by_symbol", SymbolSeries)
+        self._last_active: dict[bytes, float] = {}  # monotonic time of the key's last record
+        self._started = time.monotonic()
+        ctx.on_rebalance.extend((self.series.forget, self.indicators.forget))
+
+    def _new(self, exchange: str, symbol: str) -> SymbolSeries:
+        cfg = self._cfg
+        return SymbolSeries.new(
+            exchange,
+            symbol,
+            cfg.timeframes,
+            self._grace_us,
+            cfg.indicators,
+            forming_every_us=cfg.forming_candle_ms * 1000,
+        )
+
+    def load(self, key: bytes, exchange: str, symbol: str) -> SymbolSeries:
+        series = self.series.get(key)
+        if series is None:
+            return self._new(exchange, symbol)
+        if not series.indicators:  # decoded from the table: its indicators live apart
+            stored = self.indicators.get(key)
+            series.indicators = (stored or self._new(exchange, symbol)).indicators
+        return series
+
+    def save(self, key: bytes, series: SymbolSeries, step: Step) -> None:
+        self.series.put(key, series, msgspec.structs.replace(series, indicators={}))
+        if step.indicators_moved:
+            light = msgspec.structs.replace(
+                series,
+                builders={},
+                exchange_latest={},
+                exchange_final={},
+                awaiting={},
+                closed_recent={},
+            )
+            self.indicators.put(key, series, light)
+
+    async def publish(self, step: Step, key: str) -> None:
+        ctx = self._ctx
+        for candle in step.candles:
+            ckey = f"{key}:{candle.timeframe}:{candle.open_ts}"
+            await ctx.publish(t.CANDLES, ckey, candle)
+            if candle.closed:
+                ctx.metrics.candles_closed.labels(candle.timeframe).inc()
+        for ind in step.indicators:
+            await ctx.publish(t.INDICATORS, f"{key}:{ind.timeframe}", ind)
+        await self._fresh.publish(step.alerts)
+        ctx.metrics.late_trades.labels("any").inc(step.late)
+        ctx.metrics.reconciled.inc(step.reconciled)
+        ctx.metrics.mismatches.inc(step.mismatched)
+        ctx.metrics.gaps_filled.inc(step.gaps_filled)
+
+    async def on_trade(self, trade: Trade, offset: int) -> None:
+        await self._prices.on_trade(trade, offset)
+        key = f"{trade.exchange}:{trade.symbol}"
+        bkey = key.encode()
+        self._last_active[bkey] = time.monotonic()
+        series = self.load(bkey, trade.exchange, trade.symbol)
+        if series.is_replay(t.TRADES.name, offset):
+            self._ctx.metrics.replays.labels("candles").inc()
+            return
+        step = on_trade(series, trade)
+        self.save(bkey, series, step)
+        await self.publish(step, key)
+
+    async def on_exchange_candle(self, candle: OHLCV, offset: int) -> None:
+        key = f"{candle.exchange}:{candle.symbol}"
+        series = self.load(key.encode(), candle.exchange, candle.symbol)
+        if series.is_replay(t.OHLC.name, offset):
+            self._ctx.metrics.replays.labels("exchange-candles").inc()
+            return
+        step = on_exchange_candle(series, candle)
+        if step.candles or step.alerts or step.indicators_moved or candle.closed:
+            # Only what finalises a window is saved at once; an update of a forming exchange
+            # candle (one per trade and timeframe) rides along with the symbol's next save.
+            self.save(key.encode(), series, step)
+        await self.publish(step, key)
+
+    async def tick(self) -> None:
+        """Timer work. Forming candles held back by `formingCandleMs` are published. A quiet
+        market still closes its candles, by wall time once the symbol has been idle for the
+        grace period (never while a backlog is replayed: trades then keep it busy).
+
+        A timer has no source record, so it cannot write the tables (faust writes a changelog
+        to the partition of the record being processed): what it changes lives in the decoded
+        cache until the symbol's next record saves it. After a crash in between, that record
+        closes the same window again and publishes the same candle under the same key."""
+        now, quiet = time.monotonic(), self._cfg.grace_seconds + QUIET_EXTRA_S
+        for bkey in self.series.owned_keys():
+            stored = self.series.get(bkey)
+            if stored is None:
+                continue
+            series = self.load(bkey, stored.exchange, stored.symbol)
+            idle = min(now - self._started, now - self._last_active.get(bkey, self._started))
+            if idle >= quiet:
+                await self.publish(on_clock(series, now_us() - self._grace_us), bkey.decode())
+            if series.forming_dirty:
+                await self.publish(flush_forming(series), bkey.decode())
+        self._ctx.metrics.table_size.labels("series_by_symbol").set(len(self.series))
+
+
+def register(ctx: Context, candles: Candles, fresh: Freshness) -> None:
+    app = ctx.app
+
+    @app.agent(ctx.topic(t.OHLC), name="exchange-candles")
+    async def exchange_candles(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            candle = await ctx.decode(event, OHLCV)
+            if candle is None:
+                continue
+            try:
+                await candles.on_exchange_candle(candle, event.message.offset)
+                await fresh.seen(candle.exchange, candle.symbol, DataType.OHLC)
+                ctx.observe("exchange-candles", candle.received_ts)
+            except Exception as exc:
+                ctx.on_fatal("exchange-candles", exc)
+
+    @app.agent(ctx.topic(t.TRADES), name="candles")
+    async def trades(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            trade = await ctx.decode(event, Trade)
+            if trade is None:
+                continue
+            try:
+                await candles.on_trade(trade, event.message.offset)
+                ctx.observe("candles", trade.received_ts)
+            except Exception as exc:
+                ctx.on_fatal("candles", exc)
+
+    @app.timer(0.25, name="candles-clock")  # type: ignore[untyped-decorator]
+    async def clock() -> None:
+        await candles.tick()

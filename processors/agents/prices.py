@@ -1,0 +1,97 @@
+"""Latest price per `exchange:symbol` from tickers and trades, to the compacted `md.prices.v1`.
+
+Tickers set the price; a newer trade moves `last` (`processors.valuation`). Each change is also
+forwarded, keyed by exchange, to the positions agent (`<app id>-positions-in`), which values
+balances at these prices.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from faust.types import StreamT
+
+from processors.agents.freshness import Freshness
+from processors.freshness import DataType
+from processors.runtime import Context
+from processors.tables import StateTable
+from processors.valuation import apply_ticker, apply_trade
+from schemas import topics as t
+from schemas.models import PriceTicker, Trade
+
+FORWARD_EVERY_US = 250_000
+"""Prices reach the positions agent at most this often per symbol (by exchange time)."""
+
+
+class PriceState(msgspec.Struct):
+    price: PriceTicker | None = None
+    updates: int = 0
+    forwarded_ts: int = 0
+    offsets: dict[str, int] = msgspec.field(default_factory=dict)
+
+    def is_replay(self, topic: str, offset: int) -> bool:
+        if offset <= self.offsets.get(topic, -1):
+            return True
+        self.offsets[topic] = offset
+        return False
+
+
+class Prices:
+    """The price table and its outputs; the trades agent (candles) calls `on_trade` too, so a
+    trade is decoded once for both."""
+
+    def __init__(self, ctx: Context, fresh: Freshness) -> None:
+        self._ctx = ctx
+        self._fresh = fresh
+        self.table = StateTable(ctx.app, "prices_by_symbol", PriceState)
+        self.positions_in = ctx.internal("positions-in", partitions=t.BALANCES.partitions)
+        ctx.on_rebalance.append(self.table.forget)
+
+    async def _changed(self, key: bytes, state: PriceState, price: PriceTicker) -> None:
+        state.updates += 1
+        state.price = msgspec.structs.replace(price, seq=state.updates)
+        value = self._ctx.codec.encode(state.price)
+        await self._ctx.send(self._ctx.topic(t.PRICES), key, value)
+        if price.exchange_ts - state.forwarded_ts >= FORWARD_EVERY_US:
+            state.forwarded_ts = price.exchange_ts
+            exchange = price.exchange.encode()
+            await self._ctx.send(self.positions_in, exchange, value)
+        self.table.put(key, state)
+
+    async def on_ticker(self, ticker: PriceTicker, offset: int) -> None:
+        key = f"{ticker.exchange}:{ticker.symbol}".encode()
+        state = self.table.get(key) or PriceState()
+        if state.is_replay(t.TICKER.name, offset):
+            self._ctx.metrics.replays.labels("prices").inc()
+            return
+        newest = apply_ticker(state.price, ticker)
+        if newest is ticker:
+            await self._changed(key, state, newest)
+        else:
+            self.table.put(key, state)  # the offset moved
+        await self._fresh.seen(ticker.exchange, ticker.symbol, DataType.TICKER)
+
+    async def on_trade(self, trade: Trade, offset: int) -> None:
+        key = f"{trade.exchange}:{trade.symbol}".encode()
+        state = self.table.get(key) or PriceState()
+        if state.is_replay(t.TRADES.name, offset):
+            return
+        moved = apply_trade(state.price, trade)
+        if moved is not None:
+            await self._changed(key, state, moved)
+        else:
+            self.table.put(key, state)
+        await self._fresh.seen(trade.exchange, trade.symbol, DataType.TRADE)
+
+
+def register(ctx: Context, prices: Prices) -> None:
+    @ctx.app.agent(ctx.topic(t.TICKER), name="prices")
+    async def tickers(stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            ticker = await ctx.decode(event, PriceTicker)
+            if ticker is None:
+                continue
+            try:
+                await prices.on_ticker(ticker, event.message.offset)
+                ctx.observe("prices", ticker.received_ts)
+            except Exception as exc:
+                ctx.on_fatal("prices", exc)

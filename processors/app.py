@@ -1,0 +1,80 @@
+"""The processors' faust app: built from the configuration in `main()`, never at import time.
+
+`create_app` wires the agents (prices, books, candles and indicators, positions, freshness) to
+one faust app whose id (`processors.appId`, versioned) names the consumer group and every
+changelog topic. State lives in memory and in the changelogs (recovered on start); every table
+value remembers the source offsets it has applied, so the records a restart replays (those after
+the last commit) are recognised and skipped: outputs never double count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from marketdata.config import Settings
+from processors.agents import books, candles, positions, prices
+from processors.agents import freshness as freshness_agent
+from processors.metrics import ProcessorMetrics
+from processors.runtime import Context, log
+from schemas.codec import Codec
+
+
+def create_app(
+    settings: Settings,
+    bootstrap: str,
+    registry: CollectorRegistry,
+    *,
+    on_fatal: Callable[[str, BaseException], NoReturn] | None = None,
+    restore_alerts: bool = True,
+) -> Context:
+    cfg = settings.processors
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        cfg.app_id,
+        broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
+        store="memory://",
+        datadir=str(cfg.data_dir),
+        topic_partitions=3,
+        topic_replication_factor=settings.kafka.replication_factor,
+        topic_allow_declare=True,
+        web_enabled=False,
+        key_serializer="raw",  # tables hold bytes: msgpack of our own Structs
+        value_serializer="raw",
+        producer_acks=-1,
+        producer_linger_ms=settings.kafka.linger_ms,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        # A worker that dies (kill -9, OOM) keeps its partitions until its session expires;
+        # 10 s instead of faust's 60 s bounds how long its replacement waits to resume.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        table_standby_replicas=0,
+        stream_recovery_delay=0.0,
+        stream_ack_exceptions=False,
+    )
+    ctx = Context(settings, app, Codec(), ProcessorMetrics.on(registry))
+    if on_fatal is not None:
+        ctx.on_fatal = on_fatal
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _revoked(sender: Any, *_: Any, **__: Any) -> None:
+        for forget in ctx.on_rebalance:
+            forget()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _assigned(sender: Any, assigned: Any = (), *_: Any, **__: Any) -> None:
+        if assigned:  # the first (empty) assignment comes before the group is joined
+            log.info("processor.assigned", partitions=len(assigned))
+
+    fresh = freshness_agent.Freshness(ctx)
+    price_book = prices.Prices(ctx, fresh)
+    prices.register(ctx, price_book)
+    candles.register(ctx, candles.Candles(ctx, price_book, fresh), fresh)
+    books.register(ctx, fresh)
+    positions.register(ctx, price_book, fresh)
+    freshness_agent.register(ctx, fresh, bootstrap if restore_alerts else None)
+    return ctx

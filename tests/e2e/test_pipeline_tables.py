@@ -1,0 +1,180 @@
+"""Simulator → Kraken producer → real Kafka → processor worker: every table topic fills for every
+symbol and timeframe, and the closed 1m candles built from trades equal the simulator's own OHLC.
+
+Symbols no other test publishes (XRP/USD, LTC/USD), so what earlier tests left in the shared
+topics cannot mix in."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from marketdata.config import MarketData, Settings
+from marketdata.config.processors import TIMEFRAMES
+from marketdata.kafka.admin import ensure_topics
+from marketdata.kafka.local import free_port
+from producers.exchanges.kraken.adapter import kraken_adapter_factory
+from producers.runner import run_producer
+from schemas import topics as t
+from schemas.models import OHLCV, CandleSource, IndicatorSet, OrderBook, PriceTicker
+from simulator.config import SimulatorConfig
+from simulator.server import running_simulator
+from tests.contract.producer.producer_harness import settings_for
+from tests.integration.processor_harness import TableReader, worker, write_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SYMBOLS = ("XRP/USD", "LTC/USD")
+PAIRS = {"XRP/USD": "XRPUSD", "LTC/USD": "LTCUSD"}
+INTERVALS = [1, 5, 15, 60, 240, 1440]
+
+
+def metric(port: int, name: str) -> float:
+    """A sample of the worker's /metrics (0 while it is not serving yet)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.TransportError:
+        return 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return 0.0
+
+
+def ours_closed_1m(reader: TableReader) -> list[OHLCV]:
+    return [
+        r
+        for (topic, _), r in reader.latest.items()
+        if topic == t.CANDLES.name
+        and isinstance(r, OHLCV)
+        and r.timeframe == "1m"
+        and r.closed
+        and r.source is CandleSource.AGGREGATED
+    ]
+
+
+async def already_published(bootstrap: str) -> bool:
+    """Whether md.trades.v1 already holds trades of SYMBOLS (a reused broker)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t.TRADES.name, p) for p in range(t.TRADES.partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        wanted = {f"kraken:{s}".encode() for s in SYMBOLS}
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for messages in (await consumer.getmany(timeout_ms=500)).values():
+                if any(m.key in wanted for m in messages):
+                    return True
+    finally:
+        await consumer.stop()
+    return False
+
+
+async def sim_ohlc(rest_url: str, symbol: str) -> dict[int, list[str]]:
+    async with httpx.AsyncClient() as client:
+        answer = (
+            await client.get(
+                f"{rest_url}/0/public/OHLC", params={"pair": PAIRS[symbol], "interval": 1}
+            )
+        ).json()
+    rows = next(v for k, v in answer["result"].items() if k != "last")
+    return {int(row[0]) * 1_000_000: row for row in rows}
+
+
+async def test_the_tables_fill_and_closed_candles_equal_the_exchanges_ohlc(
+    bootstrap: str, unique: object, tmp_path: Path
+) -> None:
+    await ensure_topics(bootstrap, replication_factor=1)
+    if await already_published(bootstrap):
+        pytest.skip(
+            f"the broker already holds {SYMBOLS} trades from an earlier run: this test needs "
+            "a broker without them (the suite's own broker is always fresh)"
+        )
+    app_id = f"e2e-{unique('p').split('.')[-1]}-v1"  # type: ignore[operator]
+    port = free_port()
+    config = write_config(tmp_path / "config.yaml", bootstrap, app_id)
+    async with running_simulator(SimulatorConfig(events_per_second=300, symbols=SYMBOLS)) as sim:
+        exchange = settings_for(sim, symbols=list(SYMBOLS), ohlc_intervals=INTERVALS)
+        settings = Settings(
+            MarketData.model_validate({"exchanges": {"kraken": exchange.model_dump()}})
+        )
+        stop = asyncio.Event()
+        producer = asyncio.create_task(
+            run_producer(
+                settings,
+                "kraken",
+                bootstrap,
+                CollectorRegistry(),
+                kraken_adapter_factory(exchange),
+                stop,
+            )
+        )
+        try:
+            async with TableReader(
+                bootstrap,
+                (t.CANDLES, t.INDICATORS, t.PRICES, t.BOOKS),
+                "kraken:",
+            ) as reader:
+                with worker(config, tmp_path / "worker.log", metrics_port=port) as w:
+                    deadline = time.monotonic() + 200
+                    while not (
+                        metric(port, "marketdata_processor_candles_reconciled_total") >= 2
+                        and {c.symbol for c in ours_closed_1m(reader)} >= set(SYMBOLS)
+                    ):
+                        assert w.alive(), w.tail()
+                        assert not producer.done(), producer
+                        assert time.monotonic() < deadline, w.tail()
+                        await reader.poll(1.0)
+                    await reader.poll(1.0)
+                    mismatches = metric(port, "marketdata_processor_candle_mismatches_total")
+                    dead = metric(port, "marketdata_processor_dead_letters_total")
+                latest = reader.latest
+                for symbol in SYMBOLS:
+                    for tf in TIMEFRAMES:
+                        assert any(
+                            k.startswith(f"kraken:{symbol}:{tf}:")
+                            for (topic, k) in latest
+                            if topic == t.CANDLES.name
+                        ), f"no {tf} candles for {symbol}"
+                        indicator = latest.get((t.INDICATORS.name, f"kraken:{symbol}:{tf}"))
+                        assert isinstance(indicator, IndicatorSet), (
+                            f"no {tf} indicators for {symbol}"
+                        )
+                        if tf in ("1m", "5m", "15m"):  # 720 candles of history: warm at start
+                            assert indicator.ema.get("50") is not None, indicator
+                            assert indicator.macd is not None, indicator
+                            assert indicator.rsi is not None, indicator
+                    price = latest.get((t.PRICES.name, f"kraken:{symbol}"))
+                    assert isinstance(price, PriceTicker)
+                    assert price.bid <= price.ask
+                    book = latest.get((t.BOOKS.name, f"kraken:{symbol}"))
+                    assert isinstance(book, OrderBook)
+                    assert book.bids[0].price < book.asks[0].price
+                assert mismatches == 0
+                assert dead == 0
+
+                # The candles built from trades equal the simulator's own OHLC, field for field.
+                for symbol in SYMBOLS:
+                    theirs = await sim_ohlc(sim.rest_url, symbol)
+                    mine = [c for c in ours_closed_1m(reader) if c.symbol == symbol]
+                    assert mine
+                    for c in mine:
+                        row = theirs[c.open_ts]
+                        assert [float(x) for x in row[1:5]] == [c.open, c.high, c.low, c.close]
+                        assert float(row[6]) == pytest.approx(c.volume, rel=1e-9, abs=1e-8)
+                        assert int(row[7]) == c.trades
+        finally:
+            stop.set()
+            await asyncio.wait_for(producer, 30)
