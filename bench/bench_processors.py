@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import contextlib
 import random
 import tempfile
 import time
@@ -70,8 +70,7 @@ def bench_pure(batch: list[Trade]) -> float:
 
 
 async def bench_agent(batch: list[Trade]) -> tuple[float, int]:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.chdir(tmp)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):  # faust's data dir
         settings = load_config(None, {})
         ctx = create_app(settings, "127.0.0.1:9", CollectorRegistry(), restore_alerts=False)
         ctx.captured = []
@@ -87,20 +86,19 @@ async def bench_agent(batch: list[Trade]) -> tuple[float, int]:
         return len(batch) / elapsed, len(ctx.captured)
 
 
-async def bench_kafka(count: int) -> tuple[float, float]:
+async def bench_kafka(bootstrap: str, count: int) -> tuple[float, float]:
     from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
 
     from marketdata.kafka.admin import ensure_topics  # noqa: PLC0415
-    from marketdata.kafka.broker import broker  # noqa: PLC0415
     from marketdata.kafka.clients import make_producer  # noqa: PLC0415
     from tests.integration.processor_harness import worker, write_config  # noqa: PLC0415
 
     symbol = f"B{uuid.uuid4().hex[:6].upper()}/USD"
     batch = trades(count, symbol)
     codec = Codec()
-    with tempfile.TemporaryDirectory() as tmp, broker(None, state_dir=Path(tmp) / "kafka") as kafka:
-        await ensure_topics(kafka.bootstrap, replication_factor=1)
-        producer = make_producer(kafka.bootstrap)
+    with tempfile.TemporaryDirectory() as tmp:
+        await ensure_topics(bootstrap, replication_factor=1)
+        producer = make_producer(bootstrap)
         await producer.start()
         for trade in batch:
             await producer.send(t.TRADES.name, codec.encode(trade), key=f"kraken:{symbol}".encode())
@@ -108,9 +106,9 @@ async def bench_kafka(count: int) -> tuple[float, float]:
         last_open = batch[-1].exchange_ts - batch[-1].exchange_ts % 60_000_000
         want = f"kraken:{symbol}:1m:{last_open}".encode()
         config = write_config(
-            Path(tmp) / "config.yaml", kafka.bootstrap, f"bench-{symbol[:7].lower()}-v1"
+            Path(tmp) / "config.yaml", bootstrap, f"bench-{symbol[:7].lower()}-v1"
         )
-        consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
         await consumer.start()
         tps = [TopicPartition(t.CANDLES.name, p) for p in range(t.CANDLES.partitions)]
         consumer.assign(tps)
@@ -153,7 +151,10 @@ def main() -> None:
         f"  faust agent (no broker):     {rate:>10,.0f} trades/s  ({per_trade:.2f} records/trade)"
     )
     if args.kafka:
-        total, steady = asyncio.run(bench_kafka(args.trades))
+        from marketdata.kafka.broker import broker  # noqa: PLC0415
+
+        with tempfile.TemporaryDirectory() as tmp, broker(None, state_dir=Path(tmp)) as kafka:
+            total, steady = asyncio.run(bench_kafka(kafka.bootstrap, args.trades))
         print(f"  real Kafka worker, total:    {total:>10,.0f} trades/s  (incl. group join)")
         print(f"  real Kafka worker, steady:   {steady:>10,.0f} trades/s  (from first output)")
 
