@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from marketdata import __version__
 from marketdata.cli import (
+    api_cmd,
     config_cmd,
     kafka_cmd,
     processor_cmd,
@@ -29,6 +30,7 @@ _COMMANDS = (
     simulate_cmd,
     producer_cmd,
     processor_cmd,
+    api_cmd,
     config_cmd,
     schemas_cmd,
 )

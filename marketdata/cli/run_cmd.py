@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -118,81 +119,37 @@ def _run(args: argparse.Namespace) -> int:
     supervisor = Supervisor()
     try:
         with broker(settings.kafka, state_dir=default_state_dir(), progress=progress) as kafka:
-            results = asyncio.run(
-                ensure_topics(kafka.bootstrap, replication_factor=settings.kafka.replication_factor)
-            )
-            created = sum(1 for r in results if r.action.value == "created")
-            progress(f"{len(results)} topics ready ({created} created)")
-            simulated = not args.live and settings.simulator.enabled
-            sim_port = None
-            if simulated:
-                sim_port = settings.simulator.port or free_port()
-                sim = settings.simulator
-                supervisor.start(
-                    Child(
-                        "simulator",
-                        [
-                            "simulate",
-                            "kraken",
-                            "--host",
-                            sim.host,
-                            "--port",
-                            str(sim_port),
-                            "--rate",
-                            str(sim.events_per_second),
-                            "--seed",
-                            str(sim.seed),
-                            "--symbols",
-                            *sim.symbols,
-                            *[a for f in sim.faults for a in ("--fault", f)],
-                        ],
+            try:
+                results = asyncio.run(
+                    ensure_topics(
+                        kafka.bootstrap, replication_factor=settings.kafka.replication_factor
                     )
                 )
-                _wait_http(f"http://127.0.0.1:{sim_port}/0/public/Time", 60)
-                progress(f"Kraken simulator on ws://127.0.0.1:{sim_port}/v2")
-            config = state / "config.yaml"
-            config.write_text(
-                yaml.safe_dump(_child_config(settings, kafka.bootstrap, sim_port), sort_keys=False),
-                "utf-8",
-            )
-            subscribed = threading.Event()
-            supervisor.start(
-                Child(
-                    "producer",
-                    ["--config", str(config), "producer", "--exchange", "kraken"],
-                    env=_child_env(settings, simulated),
-                    on_line=lambda line: (
-                        subscribed.set()
-                        if "state=subscribed" in line or '"state": "subscribed"' in line
-                        else None
-                    ),
+                created = sum(1 for r in results if r.action.value == "created")
+                progress(f"{len(results)} topics ready ({created} created)")
+                simulated = not args.live and settings.simulator.enabled
+                sim_port = _start_simulator(supervisor, settings) if simulated else None
+                config = state / "config.yaml"
+                child_config = _child_config(settings, kafka.bootstrap, sim_port)
+                config.write_text(yaml.safe_dump(child_config, sort_keys=False), "utf-8")
+                parts = _Parts(supervisor, settings, config, simulated, stop, args.ready_timeout)
+                parts.producer()
+                processor_metrics = parts.processor()
+                api_url = parts.api()
+                _print_ready(
+                    kafka.bootstrap, kafka.source.value, sim_port, time.monotonic() - started
                 )
-            )
-            _await(subscribed, stop, args.ready_timeout, "the producer did not subscribe")
-            processing = threading.Event()
-            processor_metrics = free_port()
-            supervisor.start(
-                Child(
-                    "processor",
-                    [
-                        "--config",
-                        str(config),
-                        "processor",
-                        "--metrics-port",
-                        str(processor_metrics),
-                    ],
-                    env=_child_env(settings, simulated),
-                    on_line=lambda line: processing.set() if "processor.assigned" in line else None,
+                print(f"Processor: metrics http://127.0.0.1:{processor_metrics}/metrics")
+                print(
+                    f"API: {api_url}/api/prices  (OpenAPI {api_url}/schema, WebSocket "
+                    f"{api_url.replace('http', 'ws')}/ws, "
+                    f"SignalR {api_url}{settings.signalr.hub_path})"
                 )
-            )
-            _await(processing, stop, args.ready_timeout, "the processor did not start")
-            elapsed = time.monotonic() - started
-            _print_ready(kafka.bootstrap, kafka.source.value, sim_port, elapsed)
-            print(f"Processor: metrics http://127.0.0.1:{processor_metrics}/metrics")
-            if not args.exit_when_ready:
-                stop.wait()
-            progress("stopping")
-            supervisor.stop()
+                if not args.exit_when_ready:
+                    stop.wait()
+                progress("stopping")
+            finally:
+                supervisor.stop()  # the parts stop before the broker they use
     except (KafkaRuntimeError, LocalKafkaError, TopicDriftError, TimeoutError) as exc:
         supervisor.stop()
         print(f"error: {exc}", file=sys.stderr)
@@ -200,6 +157,65 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         supervisor.stop()
     return 0
+
+
+def _start_simulator(supervisor: Supervisor, settings: Settings) -> int:
+    sim = settings.simulator
+    port = sim.port or free_port()
+    argv = ["simulate", "kraken", "--host", sim.host, "--port", str(port)]
+    argv += ["--rate", str(sim.events_per_second), "--seed", str(sim.seed)]
+    argv += ["--symbols", *sim.symbols, *[a for f in sim.faults for a in ("--fault", f)]]
+    supervisor.start(Child("simulator", argv))
+    _wait_http(f"http://127.0.0.1:{port}/0/public/Time", 60)
+    progress(f"Kraken simulator on ws://127.0.0.1:{port}/v2")
+    return port
+
+
+class _Parts:
+    """Starts the producer, the processor and the API in order, each once the previous is up."""
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        settings: Settings,
+        config: Path,
+        simulated: bool,
+        stop: threading.Event,
+        timeout: float,
+    ) -> None:
+        self._supervisor, self._settings, self._config = supervisor, settings, config
+        self._env = _child_env(settings, simulated)
+        self._stop, self._timeout = stop, timeout
+
+    def _start(self, name: str, argv: list[str], *marks: str) -> None:
+        """Start a part; with `marks`, wait until a line of its log contains one of them."""
+        event = threading.Event()
+        self._supervisor.start(
+            Child(
+                name,
+                ["--config", str(self._config), *argv],
+                env=self._env,
+                on_line=lambda line: event.set() if any(m in line for m in marks) else None,
+            )
+        )
+        if marks:
+            _await(event, self._stop, self._timeout, f"the {name} did not start")
+
+    def producer(self) -> None:
+        subscribed = ('"state": "subscribed"', "state=subscribed")  # JSON or console logs
+        self._start("producer", ["producer", "--exchange", "kraken"], *subscribed)
+
+    def processor(self) -> int:
+        port = free_port()
+        self._start("processor", ["processor", "--metrics-port", str(port)], "processor.assigned")
+        return port
+
+    def api(self) -> str:
+        port = self._settings.service.port or free_port()
+        self._start("api", ["api", "--port", str(port)])
+        url = f"http://{self._settings.service.host}:{port}"
+        _wait_http(f"{url}/health/ready", self._timeout)
+        return url
 
 
 def _await(ready: threading.Event, stop: threading.Event, timeout: float, what: str) -> None:
@@ -212,6 +228,7 @@ def _await(ready: threading.Event, stop: threading.Event, timeout: float, what: 
 
 
 def _print_ready(bootstrap: str, source: str, sim_port: int | None, seconds: float) -> None:
+    """What runs where (the last lines, printed once everything answers, are the API's)."""
     print(f"Kafka ({source}): {bootstrap}")
     if sim_port is not None:
         print(

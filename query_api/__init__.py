@@ -1,0 +1,1 @@
+"""The query API: REST and WebSocket (plain and SignalR) access to the market-data read model."""

@@ -1,0 +1,84 @@
+"""`create_app`: the Litestar application over an `ApiState` (built in `main()` or by a test).
+
+REST under `/api` (503 problem+json until the read model has caught up), `/ws` (the JSON or
+MessagePack relay), the SignalR-compatible hub at `signalr.hubPath`, `/health/live`,
+`/health/ready`, `/metrics` and OpenAPI at `/schema`. The lifespan runs the Kafka feed when the
+state has one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+
+from marketdata import __version__
+from marketdata.logs import get_logger
+from query_api.controllers.account import AccountController
+from query_api.controllers.market import MarketController
+from query_api.controllers.system import SystemController
+from query_api.errors import unavailable
+from query_api.state import ApiState
+from query_api.ws.endpoints import hub_handlers, relay_handler
+
+log = get_logger("query_api")
+
+
+def create_app(api: ApiState) -> Litestar:
+    def provide_api() -> ApiState:
+        return api
+
+    def warm(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+        path = connection.scope["path"]
+        if path.startswith("/api/") and not api.ready:
+            behind = api.feed.progress.behind if api.feed is not None else 0
+            raise unavailable(f"warming up: {behind} records still to read from Kafka", 2)
+
+    @contextlib.asynccontextmanager
+    async def feed_running(_: Litestar) -> AsyncIterator[None]:
+        task = None
+        start = getattr(api.control, "start", None)
+        if start is not None:
+            await start()
+        if api.feed is not None:
+            task = asyncio.create_task(api.feed.run(), name="read-model-feed")
+        try:
+            yield
+        finally:
+            await api.hub.stop()
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            stop = getattr(api.control, "stop", None)
+            if stop is not None:
+                await stop()
+
+    return Litestar(
+        route_handlers=[
+            MarketController,
+            AccountController,
+            SystemController,
+            relay_handler(api),
+            *hub_handlers(api),
+        ],
+        dependencies={"api": Provide(provide_api, sync_to_thread=False)},
+        guards=[warm],
+        lifespan=[feed_running],
+        plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
+        openapi_config=OpenAPIConfig(
+            title="crypton-marketdata query API",
+            version=__version__,
+            path="/schema",
+            description="Real-time crypto market data: prices, books, candles, indicators, "
+            "balances, positions and feed status. Every answer carries the data's time, its age "
+            "and a stale flag.",
+        ),
+    )

@@ -1,0 +1,1 @@
+"""REST controllers: market data, account, system (status, subscriptions, health)."""

@@ -1,0 +1,1 @@
+"""The read model: table topics in memory, fed from Kafka."""

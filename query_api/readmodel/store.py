@@ -1,0 +1,208 @@
+"""The read model: the table topics held in memory, latest value per key, for REST and WebSocket.
+
+Pure (no Kafka, no clock of its own): `apply` takes a decoded record from a topic and returns the
+`Update` to fan out to WebSocket clients, or None when nothing changed (an older record by its
+per-key sequence number). Reads are dictionary lookups. Candles keep the newest
+`MAX_CANDLES` per series and trades the newest `MAX_TRADES` per symbol, so memory is bounded by
+the number of instruments, never by time.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Final
+
+from query_api.ws.fanout import Update
+from schemas import topics as t
+from schemas.models import (
+    OHLCV,
+    Alert,
+    Balance,
+    ConnectionStatus,
+    IndicatorSet,
+    OrderBook,
+    Position,
+    PriceTicker,
+    Record,
+    Subscription,
+    Trade,
+)
+
+MAX_CANDLES: Final = 1000
+MAX_TRADES: Final = 500
+
+
+@dataclass(slots=True)
+class Series:
+    """One symbol's candles of one timeframe, ordered by open time."""
+
+    open_times: list[int] = field(default_factory=list)
+    candles: dict[int, OHLCV] = field(default_factory=dict)
+
+    def put(self, candle: OHLCV) -> None:
+        if candle.open_ts not in self.candles:
+            bisect.insort(self.open_times, candle.open_ts)
+            if len(self.open_times) > MAX_CANDLES:
+                del self.candles[self.open_times.pop(0)]
+        self.candles[candle.open_ts] = candle
+
+    def last(self, limit: int, since: int | None = None) -> list[OHLCV]:
+        times = self.open_times
+        if since is not None:
+            times = times[bisect.bisect_left(times, since) :]
+        return [self.candles[ts] for ts in times[-limit:]]
+
+
+@dataclass(slots=True)
+class ReadModel:
+    prices: dict[str, PriceTicker] = field(default_factory=dict)
+    books: dict[str, OrderBook] = field(default_factory=dict)
+    candles: dict[str, Series] = field(default_factory=dict)  # exchange:symbol:timeframe
+    indicators: dict[str, IndicatorSet] = field(default_factory=dict)  # exchange:symbol:timeframe
+    balances: dict[str, Balance] = field(default_factory=dict)  # exchange:asset
+    positions: dict[str, Position] = field(default_factory=dict)  # exchange:asset
+    status: dict[str, ConnectionStatus] = field(default_factory=dict)  # exchange
+    alerts: dict[str, Alert] = field(default_factory=dict)  # source:kind
+    trades: dict[str, deque[Trade]] = field(default_factory=dict)  # exchange:symbol
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)  # exchange:symbol
+    applied: int = 0
+
+    def apply(self, topic: str, record: Record) -> Update | None:
+        """Take one record of a table topic (or a trade); the update to push, if any."""
+        handler = _HANDLERS.get((topic, type(record)))
+        if handler is None:
+            return None
+        update = handler(self, record)
+        if update is not None:
+            self.applied += 1
+        return update
+
+    def symbols(self) -> set[str]:
+        """Every `exchange:symbol` the model knows of."""
+        return set(self.prices) | set(self.books) | set(self.trades)
+
+
+def _newer(current: Record | None, record: Record) -> bool:
+    """Records carrying a per-key sequence number never go back (a replay after a restart)."""
+    seq = getattr(record, "seq", 0)
+    return current is None or not seq or seq >= getattr(current, "seq", 0)
+
+
+def _price(model: ReadModel, r: Record) -> Update | None:
+    assert isinstance(r, PriceTicker)
+    key = f"{r.exchange}:{r.symbol}"
+    if not _newer(model.prices.get(key), r):
+        return None
+    model.prices[key] = r
+    return Update("prices", key, r.symbol, None, r)
+
+
+def _book(model: ReadModel, r: Record) -> Update | None:
+    assert isinstance(r, OrderBook)
+    key = f"{r.exchange}:{r.symbol}"
+    current = model.books.get(key)
+    if current is not None and r.exchange_ts < current.exchange_ts:
+        return None  # book seq restarts at every snapshot: order by exchange time instead
+    model.books[key] = r
+    return Update("book", key, r.symbol, None, r)
+
+
+def _candle(model: ReadModel, r: Record) -> Update | None:
+    assert isinstance(r, OHLCV)
+    key = f"{r.exchange}:{r.symbol}:{r.timeframe}"
+    series = model.candles.get(key)
+    if series is None:
+        series = model.candles[key] = Series()
+    current = series.candles.get(r.open_ts)
+    if current is not None and current.closed and not r.closed:
+        return None  # a forming version after the close (a replay)
+    series.put(r)
+    return Update("candles", key, r.symbol, r.timeframe, r)
+
+
+def _indicators(model: ReadModel, r: Record) -> Update | None:
+    assert isinstance(r, IndicatorSet)
+    key = f"{r.exchange}:{r.symbol}:{r.timeframe}"
+    current = model.indicators.get(key)
+    if current is not None and r.open_ts < current.open_ts:
+        return None
+    model.indicators[key] = r
+    return Update("indicators", key, r.symbol, r.timeframe, r)
+
+
+def _balance(model: ReadModel, r: Record) -> Update | None:
+    assert isinstance(r, Balance)
+    key = f"{r.exchange}:{r.asset}"
+    if not _newer(model.balances.get(key), r):
+        return None
+    model.balances[key] = r
+    return Update("balances", key, None, None, r)
+
+
+def _position(model: ReadModel, r: Record) -> Update | None:
+    assert isinstance(r, Position)
+    key = f"{r.exchange}:{r.asset}"
+    if not _newer(model.positions.get(key), r):
+        return None
+    model.positions[key] = r
+    return Update("positions", key, None, None, r)
+
+
+def _status(model: ReadModel, r: Record) -> Update | None:
+    assert isinstance(r, ConnectionStatus)
+    if not _newer(model.status.get(r.exchange), r):
+        return None
+    model.status[r.exchange] = r
+    return Update("status", r.exchange, None, None, r)
+
+
+def _alert(model: ReadModel, r: Record) -> Update | None:
+    assert isinstance(r, Alert)
+    key = f"{r.source}:{r.kind}"
+    model.alerts[key] = r
+    return Update("alerts", key, r.symbol, None, r)
+
+
+def _trade(model: ReadModel, r: Record) -> Update | None:
+    assert isinstance(r, Trade)
+    key = f"{r.exchange}:{r.symbol}"
+    trades = model.trades.get(key)
+    if trades is None:
+        trades = model.trades[key] = deque(maxlen=MAX_TRADES)
+    trades.append(r)
+    return Update("trades", key, r.symbol, None, r)
+
+
+def _subscription(model: ReadModel, r: Record) -> Update | None:
+    assert isinstance(r, Subscription)
+    model.subscriptions[f"{r.exchange}:{r.symbol}"] = r
+    return None
+
+
+_HANDLERS: Final = {
+    (t.PRICES.name, PriceTicker): _price,
+    (t.BOOKS.name, OrderBook): _book,
+    (t.CANDLES.name, OHLCV): _candle,
+    (t.INDICATORS.name, IndicatorSet): _indicators,
+    (t.BALANCES.name, Balance): _balance,
+    (t.POSITIONS.name, Position): _position,
+    (t.STATUS.name, ConnectionStatus): _status,
+    (t.ALERTS.name, Alert): _alert,
+    (t.TRADES.name, Trade): _trade,
+    (t.CONTROL.name, Subscription): _subscription,
+}
+
+TOPICS: Final = (
+    t.PRICES,
+    t.BOOKS,
+    t.CANDLES,
+    t.INDICATORS,
+    t.BALANCES,
+    t.POSITIONS,
+    t.STATUS,
+    t.ALERTS,
+    t.CONTROL,
+)
+"""The compacted topics the model reads from the beginning (trades: only the recent tail)."""
