@@ -24,7 +24,14 @@ $(VENV)/.installed: pyproject.toml uv.lock $(BIN)/python
 	$(UV) sync --frozen --extra dev --python $(BIN)/python
 	@touch $@
 
-install: $(VENV)/.installed ## create .venv (Python 3.12+) and install the locked dependencies
+NODE_CLIENT := tests/node/node_modules/.installed
+
+$(NODE_CLIENT): tests/node/package.json tests/node/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm (Node.js 18+) is needed for the SignalR client tests" >&2; exit 1; }
+	npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(VENV)/.installed $(NODE_CLIENT) ## create .venv (Python 3.12+), install the locked dependencies
 
 run: install ## start Kafka (unless configured) and everything else; Ctrl-C stops it all
 	$(BIN)/marketdata run

@@ -1,5 +1,7 @@
-"""Simulator → Kraken producer → real Kafka → processor worker: every table topic fills for every
-symbol and timeframe, and the closed 1m candles built from trades equal the simulator's own OHLC.
+"""Simulator → Kraken producer → real Kafka → processor worker → query API: every table topic
+fills for every symbol and timeframe, the closed 1m candles built from trades equal the
+simulator's own OHLC, and the API serves it all over REST, `/ws` and the SignalR hub to real
+clients (`websockets`, the Python `pysignalr` and Microsoft's own `@microsoft/signalr` on Node).
 
 Symbols no other test publishes (XRP/USD, LTC/USD), so what earlier tests left in the shared
 topics cannot mix in."""
@@ -7,14 +9,21 @@ topics cannot mix in."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from pysignalr.client import SignalRClient
 
 from marketdata.config import MarketData, Settings
 from marketdata.config.processors import TIMEFRAMES
@@ -34,6 +43,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SYMBOLS = ("XRP/USD", "LTC/USD")
 PAIRS = {"XRP/USD": "XRPUSD", "LTC/USD": "LTCUSD"}
 INTERVALS = [1, 5, 15, 60, 240, 1440]
+NODE_CLIENT = Path(__file__).resolve().parents[1] / "node" / "signalr_client.mjs"
 
 
 def metric(port: int, name: str) -> float:
@@ -70,7 +80,14 @@ async def already_published(bootstrap: str) -> bool:
     try:
         tps = [TopicPartition(t.TRADES.name, p) for p in range(t.TRADES.partitions)]
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
+        for attempt in range(50):  # topics created a moment ago may not have leaders yet
+            try:
+                ends = await consumer.end_offsets(tps)
+                break
+            except KafkaError:
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.2)
         await consumer.seek_to_beginning(*tps)
         wanted = {f"kraken:{s}".encode() for s in SYMBOLS}
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
@@ -80,6 +97,89 @@ async def already_published(bootstrap: str) -> bool:
     finally:
         await consumer.stop()
     return False
+
+
+async def check_api(url: str) -> None:
+    """REST, /ws and both SignalR clients against the running API."""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get("/health/ready")).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the API never became ready"
+            await asyncio.sleep(0.5)
+        while (answer := await http.get("/api/prices/XRP-USD")).status_code != 200:
+            assert answer.status_code == 404, answer.text  # no price yet: the pipeline warms up
+            assert time.monotonic() < deadline, answer.text
+            await asyncio.sleep(0.5)
+        price = answer.json()
+        assert price["data"]["symbol"] == "XRP/USD"
+        assert price["data"]["bid"] <= price["data"]["ask"]
+        assert price["age_seconds"] < 30
+        assert price["stale"] == (price["age_seconds"] > 1.0)  # cache.priceTtlSeconds
+        while (
+            answer := await http.get("/api/orderbook/LTCUSD", params={"depth": 5})
+        ).status_code != 200:
+            assert time.monotonic() < deadline, answer.text
+            await asyncio.sleep(0.5)
+        book = answer.json()
+        assert len(book["data"]["bids"]) == 5
+        status = (await http.get("/api/status")).json()
+        assert status["exchanges"][0]["state"] == "subscribed"
+
+    ws_url = url.replace("http", "ws")
+    async with websockets.connect(f"{ws_url}/ws") as ws:
+        assert json.loads(await ws.recv())["type"] == "connection"
+        await ws.send(json.dumps({"op": "subscribe", "channel": "prices", "symbols": ["XRP/USD"]}))
+        kinds = []
+        while "update" not in kinds:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            kinds.append(message["type"])
+            if message["type"] in ("snapshot", "update"):
+                assert message["data"]["symbol"] == "XRP/USD"
+        assert kinds[:2] == ["subscribed", "snapshot"]
+
+    prices: list[dict[str, object]] = []
+    client = SignalRClient(f"{url}/hubs/marketdata")
+
+    async def on_price(arguments: list[dict[str, object]]) -> None:
+        prices.append(arguments[0])
+
+    async def on_open() -> None:
+        await client.send("SubscribeToSymbols", [["LTC/USD"]])  # type: ignore[list-item]
+
+    client.on("PriceUpdate", on_price)
+    client.on_open(on_open)
+    task = asyncio.create_task(client.run())
+    try:
+        deadline = time.monotonic() + 20
+        while len(prices) < 2:
+            assert not task.done(), task
+            assert time.monotonic() < deadline, "pysignalr received no PriceUpdate"
+            await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    assert {p["symbol"] for p in prices} == {"LTC/USD"}
+
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        str(NODE_CLIENT),
+        f"{url}/hubs/marketdata",
+        "XRP/USD",
+        "3",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(node.communicate(), 60)
+    events = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    assert node.returncode == 0, out.decode()
+    assert events[0]["event"] in ("subscribed", "ConnectionStateChanged"), events
+    assert next(e for e in events if e["event"] == "subscribed")["result"]["symbols"] == ["XRP/USD"]
+    assert sum(1 for e in events if e["event"] == "PriceUpdate" and e["symbol"] == "XRP/USD") == 3
+    assert events[-1]["event"] == "stopped"
 
 
 async def sim_ohlc(rest_url: str, symbol: str) -> dict[int, list[str]]:
@@ -127,7 +227,31 @@ async def test_the_tables_fill_and_closed_candles_equal_the_exchanges_ohlc(
                 (t.CANDLES, t.INDICATORS, t.PRICES, t.BOOKS),
                 "kraken:",
             ) as reader:
+                api_port = free_port()
+                api_log = (tmp_path / "api.log").open("wb")
+                api = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "marketdata",
+                        "--config",
+                        str(config),
+                        "api",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(api_port),
+                    ],
+                    stdout=api_log,
+                    stderr=subprocess.STDOUT,
+                )
                 with worker(config, tmp_path / "worker.log", metrics_port=port) as w:
+                    try:
+                        await check_api(f"http://127.0.0.1:{api_port}")
+                    finally:
+                        api.terminate()
+                        api.wait(20)
+                        api_log.close()
                     deadline = time.monotonic() + 200
                     while not (
                         metric(port, "marketdata_processor_candles_reconciled_total") >= 2
