@@ -16,6 +16,7 @@ from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 
@@ -25,6 +26,7 @@ from query_api.controllers.account import AccountController
 from query_api.controllers.market import MarketController
 from query_api.controllers.system import SystemController
 from query_api.errors import unavailable
+from query_api.metrics import register_fanout
 from query_api.state import ApiState
 from query_api.ws.endpoints import hub_handlers, relay_handler
 
@@ -61,6 +63,11 @@ def create_app(api: ApiState) -> Litestar:
             if stop is not None:
                 await stop()
 
+    register_fanout(api.registry, api.hub)
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", api.settings.service.rate_limit_per_minute),
+        exclude=["/health", "/metrics", "/schema"],
+    )
     return Litestar(
         route_handlers=[
             MarketController,
@@ -71,6 +78,7 @@ def create_app(api: ApiState) -> Litestar:
         ],
         dependencies={"api": Provide(provide_api, sync_to_thread=False)},
         guards=[warm],
+        middleware=[rate_limit.middleware],
         lifespan=[feed_running],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         openapi_config=OpenAPIConfig(

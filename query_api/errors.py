@@ -4,6 +4,10 @@ to the same shape by the problem-details plugin."""
 
 from __future__ import annotations
 
+from typing import Final
+
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.problem_details import ProblemDetailsException
 
 
@@ -32,3 +36,31 @@ def unauthorized(detail: str) -> ProblemDetailsException:
         detail=detail,
         headers={"WWW-Authenticate": 'Bearer realm="marketdata"'},
     )
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """RFC 9457 problem details, as every error of this API is answered."""
+
+    status: int
+    title: str
+    detail: str
+    parameter: str | None = None
+
+
+def _spec(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        Problem,
+        description=description,
+        media_type="application/problem+json",
+        generate_examples=False,
+    )
+
+
+PROBLEMS: Final[dict[int, ResponseSpec]] = {
+    400: _spec("A parameter or the body is malformed; `detail` says which and why"),
+    401: _spec("An API key is required"),
+    404: _spec("Unknown symbol, timeframe, or no data yet"),
+    429: _spec("Too many requests from this client"),
+    503: _spec("Warming up: the read model has not caught up with Kafka yet"),
+}
+"""The error answers every endpoint documents in OpenAPI."""

@@ -8,6 +8,7 @@ from litestar import Controller, get
 from litestar.params import QueryParameter
 
 from query_api.dto import BalancesAnswer, PositionsAnswer
+from query_api.errors import PROBLEMS
 from query_api.state import Api
 
 Exchange = Annotated[str | None, QueryParameter(description="only this exchange", max_length=32)]
@@ -18,7 +19,9 @@ class AccountController(Controller):
     tags = ["account"]
 
     @get(
-        "/balance", summary="Balances per asset (what the execution engine checks before an order)"
+        "/balance",
+        responses=PROBLEMS,
+        summary="Balances per asset (what the execution engine checks before an order)",
     )
     async def balance(self, api: Api, exchange: Exchange = None) -> BalancesAnswer:
         rows = [b for _, b in sorted(api.model.balances.items()) if exchange in (None, b.exchange)]
@@ -32,7 +35,7 @@ class AccountController(Controller):
             stale=not rows or age > api.settings.cache.balance_ttl_seconds,
         )
 
-    @get("/positions", summary="Positions valued at live prices, with P&L")
+    @get("/positions", responses=PROBLEMS, summary="Positions valued at live prices, with P&L")
     async def positions(self, api: Api, exchange: Exchange = None) -> PositionsAnswer:
         rows = [p for _, p in sorted(api.model.positions.items()) if exchange in (None, p.exchange)]
         values = [p.value for p in rows if p.value is not None]

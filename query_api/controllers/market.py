@@ -15,7 +15,7 @@ from query_api.dto import (
     PricesAnswer,
     TradesAnswer,
 )
-from query_api.errors import bad_request, not_found
+from query_api.errors import PROBLEMS, bad_request, not_found
 from query_api.state import Api, ApiState
 from query_api.symbols import SymbolError, canonical
 from schemas.models import OrderBook, PriceTicker
@@ -62,12 +62,12 @@ class MarketController(Controller):
     path = "/api"
     tags = ["market data"]
 
-    @get("/prices", summary="Latest price of every symbol")
+    @get("/prices", responses=PROBLEMS, summary="Latest price of every symbol")
     async def prices(self, api: Api) -> PricesAnswer:
         answers = [price_answer(api, p) for _, p in sorted(api.model.prices.items())]
         return PricesAnswer(data=answers, count=len(answers))
 
-    @get("/prices/{symbol:path}", summary="Latest price of one symbol")
+    @get("/prices/{symbol:path}", responses=PROBLEMS, summary="Latest price of one symbol")
     async def price(
         self, api: Api, symbol: FromPath[str], exchange: Exchange = "kraken"
     ) -> PriceAnswer:
@@ -77,7 +77,7 @@ class MarketController(Controller):
             raise not_found(f"no price for {key} yet")
         return price_answer(api, price)
 
-    @get("/orderbook/{symbol:path}", summary="Order book (best levels first)")
+    @get("/orderbook/{symbol:path}", responses=PROBLEMS, summary="Order book (best levels first)")
     async def orderbook(
         self,
         api: Api,
@@ -107,7 +107,7 @@ class MarketController(Controller):
         stale = age > api.settings.cache.order_book_ttl_seconds
         return BookAnswer(data=top, ts=book.exchange_ts, age_seconds=age, stale=stale)
 
-    @get("/ohlcv", summary="Candles of a symbol and timeframe, oldest first")
+    @get("/ohlcv", responses=PROBLEMS, summary="Candles of a symbol and timeframe, oldest first")
     async def ohlcv(
         self,
         api: Api,
@@ -136,7 +136,11 @@ class MarketController(Controller):
             stale=newest is None or age > api.settings.cache.candle_ttl_seconds,
         )
 
-    @get("/indicators/{symbol:path}", summary="RSI, MACD, Bollinger, EMA, SMA, volume profile")
+    @get(
+        "/indicators/{symbol:path}",
+        responses=PROBLEMS,
+        summary="RSI, MACD, Bollinger, EMA, SMA, volume profile",
+    )
     async def indicators(
         self,
         api: Api,
@@ -152,7 +156,7 @@ class MarketController(Controller):
         stale = age > api.settings.cache.indicator_ttl_seconds
         return IndicatorsAnswer(data=values, ts=values.exchange_ts, age_seconds=age, stale=stale)
 
-    @get("/trades", summary="Recent trades of a symbol, newest last")
+    @get("/trades", responses=PROBLEMS, summary="Recent trades of a symbol, newest last")
     async def trades(
         self,
         api: Api,

@@ -6,14 +6,14 @@ import asyncio
 import time
 from typing import Any, Final
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, HttpMethod, Request, Response, get, route
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from marketdata.metrics import exposition
 from query_api.auth import authorized
 from query_api.dto import FeedStatus, Liveness, StatusAnswer, SubscribeAnswer, SubscribeRequest
-from query_api.errors import bad_request, unauthorized, unavailable
+from query_api.errors import PROBLEMS, bad_request, unauthorized, unavailable
 from query_api.state import Api, ApiState
 from query_api.symbols import SymbolError, canonical
 from schemas.models import Subscription, SubscriptionAction, SubscriptionStatus
@@ -65,26 +65,34 @@ def _feed_status(api: ApiState, exchange: str) -> FeedStatus:
 class SystemController(Controller):
     tags = ["system"]
 
-    @get("/api/status", summary="Per exchange: connection, freshness, circuit, rate limits, alerts")
+    @get(
+        "/api/status",
+        responses=PROBLEMS,
+        summary="Per exchange: connection, freshness, circuit, rate limits, alerts",
+    )
     async def status(self, api: Api) -> StatusAnswer:
         exchanges = [_feed_status(api, name) for name in sorted(api.model.status)]
         active = [a for _, a in sorted(api.model.alerts.items()) if a.active]
         raw = [s for _, s in sorted(api.model.status.items())]
         return StatusAnswer(ready=api.ready, exchanges=exchanges, alerts=active, raw=raw)
 
-    @post("/api/subscribe", status_code=HTTP_200_OK, summary="Subscribe symbols on a live feed")
-    async def subscribe(
+    @route(
+        "/api/subscribe",
+        http_method=[HttpMethod.POST, HttpMethod.DELETE],
+        responses=PROBLEMS,
+        status_code=HTTP_200_OK,
+        summary="Subscribe (POST) or unsubscribe (DELETE) symbols on a live feed",
+    )
+    async def subscription(
         self, api: Api, request: Request[Any, Any, Any], data: JSONBody[SubscribeRequest]
     ) -> SubscribeAnswer:
         _require_key(api, request)
-        return await _control(api, data, SubscriptionAction.SUBSCRIBE)
-
-    @delete("/api/subscribe", status_code=HTTP_200_OK, summary="Unsubscribe symbols")
-    async def unsubscribe(
-        self, api: Api, request: Request[Any, Any, Any], data: JSONBody[SubscribeRequest]
-    ) -> SubscribeAnswer:
-        _require_key(api, request)
-        return await _control(api, data, SubscriptionAction.UNSUBSCRIBE)
+        action = (
+            SubscriptionAction.UNSUBSCRIBE
+            if request.method == HttpMethod.DELETE
+            else SubscriptionAction.SUBSCRIBE
+        )
+        return await _control(api, data, action)
 
     @get("/health/live", include_in_schema=False)
     async def live(self, api: Api) -> Liveness:

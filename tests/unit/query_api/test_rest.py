@@ -308,3 +308,21 @@ async def test_subscribe_writes_control_requests_and_returns_the_producers_answe
             assert answer.status_code == 400, (bad, answer.text)
             assert why in answer.text, (bad, answer.text)
         assert len(written) == 2  # nothing was written for a bad request
+
+
+async def test_each_client_is_rate_limited_and_told_so() -> None:
+    base = settings()
+    md = base.market_data
+    limited = Settings(
+        md.model_copy(
+            update={"service": md.service.model_copy(update={"rate_limit_per_minute": 3})}
+        )
+    )
+    api = filled(ApiState(limited, always_ready=True, clock=lambda: NOW))
+    async with AsyncTestClient(create_app(api)) as client:
+        codes = [(await client.get("/api/prices")).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        assert (await client.get("/health/live")).status_code == 200  # health is never limited
+        metrics = (await client.get("/metrics")).text
+        assert "marketdata_api_websocket_clients 0.0" in metrics
+        assert "marketdata_api_fanout_published_total" in metrics
