@@ -48,7 +48,7 @@ def start_system(tmp: Path, rate: int, port: int) -> subprocess.Popen[str]:
         yaml.safe_dump(
             {
                 "marketData": {
-                    "service": {"port": port, "host": "127.0.0.1", "logLevel": "WARNING"},
+                    "service": {"port": port, "host": "127.0.0.1"},
                     "simulator": {"eventsPerSecond": rate},
                     "processors": {"dataDir": str(tmp / "state")},
                 }
@@ -71,12 +71,14 @@ def start_system(tmp: Path, rate: int, port: int) -> subprocess.Popen[str]:
 def wait_ready(system: subprocess.Popen[str], timeout: float = 180) -> None:
     assert system.stdout is not None
     deadline = time.monotonic() + timeout
+    seen: list[str] = []
     for line in system.stdout:
         if line.startswith("API: "):
             return
+        seen.append(line)
         if time.monotonic() > deadline or system.poll() is not None:
             break
-    raise RuntimeError("the system did not start")
+    raise RuntimeError("the system did not start:\n" + "".join(seen[-30:]))
 
 
 async def measure(port: int, warmup: float, seconds: float) -> dict[str, list[float]]:

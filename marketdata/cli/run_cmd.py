@@ -60,6 +60,9 @@ def _child_config(settings: Settings, bootstrap: str, sim_port: int | None) -> d
     md["kafka"]["bootstrapServers"] = bootstrap
     if sys.stderr.isatty() and md["service"]["logFormat"] == "auto":
         md["service"]["logFormat"] = "console"  # children write to our pipe, people read it
+    if md["service"]["logLevel"] in ("WARNING", "ERROR"):
+        # `run` knows a part is up from its lifecycle events (info level): keep those.
+        md["service"]["logLevel"] = "INFO"
     md["service"]["apiKeys"] = [
         f"${{MARKETDATA_RUN_API_KEY_{i}}}" for i, _ in enumerate(settings.service.api_keys)
     ]
