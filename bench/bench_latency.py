@@ -11,7 +11,7 @@ warm-up. Two paths:
 
 The simulator stamps events with this machine's clock, so the difference is a true latency.
 
-    .venv/bin/python bench/bench_latency.py [--rates 500 2000] [--seconds 20]
+    .venv/bin/python bench/bench_latency.py [--rates 500 2000] [--seconds 20] [--linger-ms 5 0]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def free_port() -> int:
         return port
 
 
-def start_system(tmp: Path, rate: int, port: int) -> subprocess.Popen[str]:
+def start_system(tmp: Path, rate: int, port: int, linger_ms: int) -> subprocess.Popen[str]:
     config = tmp / "config.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -51,6 +51,7 @@ def start_system(tmp: Path, rate: int, port: int) -> subprocess.Popen[str]:
                     "service": {"port": port, "host": "127.0.0.1"},
                     "simulator": {"eventsPerSecond": rate},
                     "processors": {"dataDir": str(tmp / "state")},
+                    "kafka": {"lingerMs": linger_ms},
                 }
             }
         ),
@@ -112,13 +113,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", type=int, nargs="+", default=[500, 2000])
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--warmup", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=60)
+    parser.add_argument(
+        "--linger-ms", type=int, nargs="+", default=[5], help="producer linger (kafka.lingerMs)"
+    )
     args = parser.parse_args()
     print("end-to-end latency, simulator event time -> /ws client receipt (ms)")
-    for rate in args.rates:
+    for rate, linger in [(r, g) for r in args.rates for g in args.linger_ms]:
         port = free_port()
         with tempfile.TemporaryDirectory() as tmp:
-            system = start_system(Path(tmp), rate, port)
+            system = start_system(Path(tmp), rate, port, linger)
             try:
                 wait_ready(system)
                 results = asyncio.run(measure(port, args.warmup, args.seconds))
@@ -128,8 +132,9 @@ def main() -> None:
                     system.wait(60)
                 except subprocess.TimeoutExpired:
                     system.kill()
-        print(f"{rate:>5} events/s  trades (1 Kafka hop):  {summary(results['trades'])}")
-        print(f"{rate:>5} events/s  prices (2 Kafka hops): {summary(results['prices'])}")
+        label = f"{rate:>5} events/s, linger {linger} ms"
+        print(f"{label}  trades (1 Kafka hop):  {summary(results['trades'])}")
+        print(f"{label}  prices (2 Kafka hops): {summary(results['prices'])}")
 
 
 if __name__ == "__main__":

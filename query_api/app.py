@@ -16,9 +16,9 @@ from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.types import ASGIApp
 
 from marketdata import __version__
 from marketdata.logs import get_logger
@@ -27,6 +27,7 @@ from query_api.controllers.market import MarketController
 from query_api.controllers.system import SystemController
 from query_api.errors import unavailable
 from query_api.metrics import register_fanout
+from query_api.ratelimit import RateLimiter
 from query_api.state import ApiState
 from query_api.ws.endpoints import hub_handlers, relay_handler
 
@@ -37,7 +38,8 @@ def create_app(api: ApiState) -> Litestar:
     def provide_api() -> ApiState:
         return api
 
-    def warm(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    async def warm(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+        # async: a sync guard would run in a thread for every request
         path = connection.scope["path"]
         if path.startswith("/api/") and not api.ready:
             behind = api.feed.progress.behind if api.feed is not None else 0
@@ -64,10 +66,11 @@ def create_app(api: ApiState) -> Litestar:
                 await stop()
 
     register_fanout(api.registry, api.hub)
-    rate_limit = RateLimitConfig(
-        rate_limit=("minute", api.settings.service.rate_limit_per_minute),
-        exclude=["/health", "/metrics", "/schema"],
-    )
+    limit = api.settings.service.rate_limit_per_minute
+
+    def rate_limited(app: ASGIApp) -> ASGIApp:
+        return RateLimiter(app, limit)
+
     return Litestar(
         route_handlers=[
             MarketController,
@@ -78,7 +81,7 @@ def create_app(api: ApiState) -> Litestar:
         ],
         dependencies={"api": Provide(provide_api, sync_to_thread=False)},
         guards=[warm],
-        middleware=[rate_limit.middleware],
+        middleware=[rate_limited],
         lifespan=[feed_running],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         openapi_config=OpenAPIConfig(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import socket
+from typing import Final
 
 from marketdata.cli.common import load_settings, require_bootstrap
 from marketdata.logs import configure_logging, get_logger
 from marketdata.metrics import new_registry
 
 log = get_logger("marketdata.api")
+
+SEND_BUFFER_BYTES: Final = 64 * 1024
+USER_TIMEOUT_MS: Final = 10_000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,13 +40,29 @@ def _run(args: argparse.Namespace) -> int:
     host = args.host or settings.service.host
     port = settings.service.port if args.port is None else args.port
     log.info("api.starting", url=f"http://{host}:{port}", bootstrap=bootstrap)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(api),
-        host=host,
-        port=port,
         log_level="warning",
         access_log=False,
         ws_ping_interval=None,  # SignalR pings in its protocol; signalrcore chokes on WS pings
+        ws_per_message_deflate=False,  # compression per client would undo "encode once"
         lifespan="on",
     )
+    uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
     return 0
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The API's socket, with what a fan-out server needs that uvicorn does not set: a bounded
+    send buffer (a client that stops reading blocks a send within seconds, so the send deadline
+    closes it, instead of the kernel buffering megabytes) and TCP_USER_TIMEOUT (the kernel drops
+    a peer that acknowledges nothing for 10 s, so a stalled client cannot hold a socket)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
+    sock.bind(address)
+    return sock

@@ -102,7 +102,9 @@ class KafkaSettings(Section):
     """None or empty: resolve one (a Docker container if an engine answers, else a local broker)."""
     client_id: NonEmpty = "crypton-marketdata"
     replication_factor: Annotated[int, Field(ge=1, le=5)] = 1
-    linger_ms: Annotated[int, Field(ge=0, le=1000)] = 5
+    linger_ms: Annotated[int, Field(ge=0, le=1000)] = 0
+    """How long a producer waits to fill a batch. 0: send at once (latency first: batches still
+    form while a request is in flight); raise it for throughput at very high rates."""
     compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "none"
     local: LocalKafkaSettings = Field(default_factory=LocalKafkaSettings)  # `~` expands at load
 

@@ -19,7 +19,7 @@ def producer_options(kafka: KafkaSettings | None) -> dict[str, Any]:
     return {
         "enable_idempotence": True,
         "acks": "all",
-        "linger_ms": kafka.linger_ms if kafka is not None else 5,
+        "linger_ms": kafka.linger_ms if kafka is not None else 0,
         "compression_type": None if compression == "none" else compression,
         "max_batch_size": 256 * 1024,
         "request_timeout_ms": 30_000,

@@ -28,6 +28,9 @@ def resolve(api: ApiState, raw: str, exchange: str) -> str:
     """The `exchange:symbol` key of a symbol the model knows; 400 if malformed, 404 if unknown.
     (Paths take the symbol as a `path` parameter: `BTC%2FUSD` arrives decoded, with its slash.)"""
     raw = raw.lstrip("/")
+    direct = f"{exchange}:{raw.upper().replace('-', '/').replace('_', '/')}"
+    if direct in api.model.prices or direct in api.model.books:
+        return direct  # the common case, without building the set of known symbols
     known = {key.split(":", 1)[1] for key in api.model.symbols() if key.startswith(exchange)}
     try:
         symbol = canonical(raw, known)
