@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint pytest smoke bench kafka-up kafka-down kafka-status clean
+.PHONY: help install run test lint pytest smoke bench kafka-up kafka-down kafka-status clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,12 +31,29 @@ $(NODE_CLIENT): tests/node/package.json tests/node/package-lock.json
 	npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: $(VENV)/.installed $(NODE_CLIENT) ## create .venv (Python 3.12+), install the locked dependencies
+DASHBOARD_NODE := dashboard/node_modules/.installed
+DASHBOARD_BUILD := query_api/static/index.html
+
+$(DASHBOARD_NODE): dashboard/package.json dashboard/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm (Node.js 18+) is needed to build the dashboard" >&2; exit 1; }
+	npm ci --prefix dashboard --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(DASHBOARD_BUILD): $(DASHBOARD_NODE) $(wildcard dashboard/*.html dashboard/*.js dashboard/*.css dashboard/*.mjs)
+	node dashboard/build.mjs
+
+chromium: ## headless Chromium for the browser tests (Debian's package; Playwright's download is not used)
+	@command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || { \
+	  echo "» installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+install: $(VENV)/.installed $(NODE_CLIENT) $(DASHBOARD_BUILD) ## create .venv (Python 3.12+), install the locked dependencies, build the dashboard
 
 run: install ## start Kafka (unless configured) and everything else; Ctrl-C stops it all
 	$(BIN)/marketdata run
 
-test: install lint pytest smoke ## the whole suite: lint, types, import contracts, tests with real Kafka, wheel smoke
+test: install chromium lint pytest smoke ## the whole suite: lint, types, import contracts, tests with real Kafka, wheel smoke
 
 lint: install ## ruff, mypy (strict), import contracts, schema compatibility
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ from marketdata.logs import get_logger
 from query_api.controllers.account import AccountController
 from query_api.controllers.market import MarketController
 from query_api.controllers.system import SystemController
+from query_api.dashboard import STATIC_DIR, dashboard_router
 from query_api.errors import unavailable
 from query_api.metrics import register_fanout
 from query_api.ratelimit import RateLimiter
@@ -78,6 +79,7 @@ def create_app(api: ApiState) -> Litestar:
             SystemController,
             relay_handler(api),
             *hub_handlers(api),
+            dashboard_router(STATIC_DIR),  # last: the dashboard's static files at /
         ],
         dependencies={"api": Provide(provide_api, sync_to_thread=False)},
         guards=[warm],

@@ -148,6 +148,7 @@ def _run(args: argparse.Namespace) -> int:
                     f"{api_url.replace('http', 'ws')}/ws, "
                     f"SignalR {api_url}{settings.signalr.hub_path})"
                 )
+                print(f"Dashboard: {api_url}/", flush=True)
                 if not args.exit_when_ready:
                     stop.wait()
                 progress("stopping")
