@@ -13,9 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
-from litestar.connection import ASGIConnection
 from litestar.di import Provide
-from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.types import ASGIApp
@@ -26,9 +24,8 @@ from query_api.controllers.account import AccountController
 from query_api.controllers.market import MarketController
 from query_api.controllers.system import SystemController
 from query_api.dashboard import STATIC_DIR, dashboard_router
-from query_api.errors import unavailable
+from query_api.gate import Gate
 from query_api.metrics import register_fanout
-from query_api.ratelimit import RateLimiter
 from query_api.state import ApiState
 from query_api.ws.endpoints import hub_handlers, relay_handler
 
@@ -39,12 +36,11 @@ def create_app(api: ApiState) -> Litestar:
     def provide_api() -> ApiState:
         return api
 
-    async def warm(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-        # async: a sync guard would run in a thread for every request
-        path = connection.scope["path"]
-        if path.startswith("/api/") and not api.ready:
-            behind = api.feed.progress.behind if api.feed is not None else 0
-            raise unavailable(f"warming up: {behind} records still to read from Kafka", 2)
+    def warming() -> str | None:
+        if api.ready:
+            return None
+        behind = api.feed.progress.behind if api.feed is not None else 0
+        return f"warming up: {behind} records still to read from Kafka"
 
     @contextlib.asynccontextmanager
     async def feed_running(_: Litestar) -> AsyncIterator[None]:
@@ -69,8 +65,8 @@ def create_app(api: ApiState) -> Litestar:
     register_fanout(api.registry, api.hub)
     limit = api.settings.service.rate_limit_per_minute
 
-    def rate_limited(app: ASGIApp) -> ASGIApp:
-        return RateLimiter(app, limit)
+    def gate(app: ASGIApp) -> ASGIApp:
+        return Gate(app, limit, warming=warming)
 
     return Litestar(
         route_handlers=[
@@ -82,8 +78,7 @@ def create_app(api: ApiState) -> Litestar:
             dashboard_router(STATIC_DIR),  # last: the dashboard's static files at /
         ],
         dependencies={"api": Provide(provide_api, sync_to_thread=False)},
-        guards=[warm],
-        middleware=[rate_limited],
+        middleware=[gate],
         lifespan=[feed_running],
         plugins=[ProblemDetailsPlugin(ProblemDetailsConfig(enable_for_all_http_exceptions=True))],
         openapi_config=OpenAPIConfig(

@@ -1,4 +1,6 @@
-"""Per-client request limits for REST: a fixed one-minute window per client address, O(1).
+"""The gate in front of REST: 503 while warming, then per-client request limits (a fixed
+one-minute window per client address, O(1)). One plain ASGI middleware, because Litestar's guard
+machinery and its rate-limit middleware each cost more per request than the request itself.
 
 (Litestar's own rate-limit middleware keeps every request time of the window as a JSON list per
 client and re-encodes it on every request: at a few hundred requests per client per minute that
@@ -30,12 +32,17 @@ EXEMPT: Final = ("/health", "/metrics", "/schema")
 _MAX_CLIENTS: Final = 100_000
 
 
-class RateLimiter:
+class Gate:
     def __init__(
-        self, app: ASGIApp, limit: int, clock: Callable[[], float] = time.monotonic
+        self,
+        app: ASGIApp,
+        limit: int,
+        clock: Callable[[], float] = time.monotonic,
+        warming: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._app = app
         self._limit = limit
+        self._warming = warming
         self._clock = clock
         self._window = -1
         self._counts: dict[str, int] = {}
@@ -43,6 +50,9 @@ class RateLimiter:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP or scope["path"].startswith(EXEMPT):
             await self._app(scope, receive, send)
+            return
+        if scope["path"].startswith("/api/") and (why := self._warming()) is not None:
+            await _problem(send, 503, "Service unavailable", why, [(b"retry-after", b"2")])
             return
         now = self._clock()
         window = int(now // WINDOW_SECONDS)
@@ -59,7 +69,9 @@ class RateLimiter:
             (b"ratelimit-reset", str(reset).encode()),
         ]
         if count > self._limit:
-            await _too_many(send, headers, self._limit, reset)
+            detail = f"over {self._limit} requests per minute from this client; retry in {reset} s"
+            extra = [(b"retry-after", str(reset).encode()), *headers]
+            await _problem(send, 429, "Too many requests", detail, extra)
             return
 
         async def with_headers(message: Message) -> None:
@@ -70,21 +82,16 @@ class RateLimiter:
         await self._app(scope, receive, with_headers)
 
 
-async def _too_many(send: Send, headers: list[tuple[bytes, bytes]], limit: int, reset: int) -> None:
-    body = json.dumps(
-        {
-            "status": 429,
-            "title": "Too many requests",
-            "detail": f"over {limit} requests per minute from this client; retry in {reset} s",
-        }
-    ).encode()
+async def _problem(
+    send: Send, status: int, title: str, detail: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    body = json.dumps({"status": status, "title": title, "detail": detail}).encode()
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
-        "status": 429,
+        "status": status,
         "headers": [
             (b"content-type", b"application/problem+json"),
             (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(reset).encode()),
             *headers,
         ],
     }
