@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import faust
-from faust.types import EventT
+from faust.types import EventT, StreamT
 from faust.types.tuples import FutureMessage
 
 from marketdata.config import Settings
@@ -100,6 +100,24 @@ class Context:
         except DecodeError as exc:
             await self.dead_letter(event, exc)
             return None
+
+    async def consume[R: Record](
+        self,
+        stream: StreamT[bytes],
+        cls: type[R],
+        agent: str,
+        handle: Callable[[R, int], Awaitable[None]],
+    ) -> None:
+        """An agent's loop: decode each record (or dead-letter it) and hand it, with its
+        offset, to `handle`; anything `handle` raises is fatal."""
+        async for event in stream.events():
+            record = await self.decode(event, cls)
+            if record is None:
+                continue
+            try:
+                await handle(record, event.message.offset)
+            except Exception as exc:
+                self.on_fatal(agent, exc)
 
     async def dead_letter(self, event: EventT[Any], exc: DecodeError) -> None:
         message = event.message

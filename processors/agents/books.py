@@ -32,28 +32,24 @@ def register(ctx: Context, fresh: Freshness) -> None:
 
     @ctx.app.agent(ctx.topic(t.BOOK), name="books")
     async def books(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            update = await ctx.decode(event, BookUpdate)
-            if update is None:
-                continue
-            try:
-                key = f"{update.exchange}:{update.symbol}".encode()
-                state = table.get(key)
-                if state is not None and event.message.offset <= state.last_offset:
-                    ctx.metrics.replays.labels("books").inc()
-                    continue
-                state = apply_update(state, update)
-                if state is None:
-                    continue  # a delta before any snapshot
-                state.last_offset = event.message.offset
-                now = now_us()
-                if due(state, now, conflate_us):
-                    await publish(state, now)
-                table.put(key, state)
-                ctx.observe("books", update.received_ts)
-                await fresh.seen(update.exchange, update.symbol, DataType.BOOK)
-            except Exception as exc:
-                ctx.on_fatal("books", exc)
+        async def handle(update: BookUpdate, offset: int) -> None:
+            key = f"{update.exchange}:{update.symbol}".encode()
+            state = table.get(key)
+            if state is not None and offset <= state.last_offset:
+                ctx.metrics.replays.labels("books").inc()
+                return
+            state = apply_update(state, update)
+            if state is None:
+                return  # a delta before any snapshot
+            state.last_offset = offset
+            now = now_us()
+            if due(state, now, conflate_us):
+                await publish(state, now)
+            table.put(key, state)
+            ctx.observe("books", update.received_ts)
+            await fresh.seen(update.exchange, update.symbol, DataType.BOOK)
+
+        await ctx.consume(stream, BookUpdate, "books", handle)
 
     @ctx.app.timer(max(cfg.book_conflate_ms / 1000, 0.05), name="books-flush")  # type: ignore[untyped-decorator]
     async def flush() -> None:

@@ -149,28 +149,20 @@ def register(ctx: Context, candles: Candles, fresh: Freshness) -> None:
 
     @app.agent(ctx.topic(t.OHLC), name="exchange-candles")
     async def exchange_candles(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            candle = await ctx.decode(event, OHLCV)
-            if candle is None:
-                continue
-            try:
-                await candles.on_exchange_candle(candle, event.message.offset)
-                await fresh.seen(candle.exchange, candle.symbol, DataType.OHLC)
-                ctx.observe("exchange-candles", candle.received_ts)
-            except Exception as exc:
-                ctx.on_fatal("exchange-candles", exc)
+        async def handle(candle: OHLCV, offset: int) -> None:
+            await candles.on_exchange_candle(candle, offset)
+            await fresh.seen(candle.exchange, candle.symbol, DataType.OHLC)
+            ctx.observe("exchange-candles", candle.received_ts)
+
+        await ctx.consume(stream, OHLCV, "exchange-candles", handle)
 
     @app.agent(ctx.topic(t.TRADES), name="candles")
     async def trades(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            trade = await ctx.decode(event, Trade)
-            if trade is None:
-                continue
-            try:
-                await candles.on_trade(trade, event.message.offset)
-                ctx.observe("candles", trade.received_ts)
-            except Exception as exc:
-                ctx.on_fatal("candles", exc)
+        async def handle(trade: Trade, offset: int) -> None:
+            await candles.on_trade(trade, offset)
+            ctx.observe("candles", trade.received_ts)
+
+        await ctx.consume(stream, Trade, "candles", handle)
 
     @app.timer(0.25, name="candles-clock")  # type: ignore[untyped-decorator]
     async def clock() -> None:

@@ -86,12 +86,8 @@ class Prices:
 def register(ctx: Context, prices: Prices) -> None:
     @ctx.app.agent(ctx.topic(t.TICKER), name="prices")
     async def tickers(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            ticker = await ctx.decode(event, PriceTicker)
-            if ticker is None:
-                continue
-            try:
-                await prices.on_ticker(ticker, event.message.offset)
-                ctx.observe("prices", ticker.received_ts)
-            except Exception as exc:
-                ctx.on_fatal("prices", exc)
+        async def handle(ticker: PriceTicker, offset: int) -> None:
+            await prices.on_ticker(ticker, offset)
+            ctx.observe("prices", ticker.received_ts)
+
+        await ctx.consume(stream, PriceTicker, "prices", handle)
