@@ -8,9 +8,9 @@ module-level globals), so tests get a fresh registry each time.
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from prometheus_client import start_http_server as _start_http_server
 
 from marketdata import __version__
+from marketdata.health import Health, serve
 
 
 def new_registry(part: str) -> CollectorRegistry:
@@ -32,12 +32,10 @@ def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
 
 
 def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> int:
-    """Serve `/metrics` for a part without an HTTP server of its own; returns the bound port.
+    """Serve `/metrics` alone (no health checks) from a thread; returns the bound port.
 
-    Port 0 disables the endpoint (returns 0).
+    Port 0 disables the endpoint (returns 0). Parts with checks use `marketdata.health.serve`.
     """
     if port == 0:
         return 0
-    server, _thread = _start_http_server(port, addr=host, registry=registry)
-    bound: int = server.server_port
-    return bound
+    return serve(registry, Health("metrics"), host, port).port

@@ -10,12 +10,14 @@ the last commit) are recognised and skipped: outputs never double count.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import faust
 from prometheus_client import CollectorRegistry
 
 from marketdata.config import Settings
+from marketdata.health import Check, Health, Heartbeat
 from processors.agents import books, candles, positions, prices
 from processors.agents import freshness as freshness_agent
 from processors.metrics import ProcessorMetrics
@@ -30,6 +32,7 @@ def create_app(
     *,
     on_fatal: Callable[[str, BaseException], NoReturn] | None = None,
     restore_alerts: bool = True,
+    health: Health | None = None,
 ) -> Context:
     cfg = settings.processors
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +73,8 @@ def create_app(
         if assigned:  # the first (empty) assignment comes before the group is joined
             log.info("processor.assigned", partitions=len(assigned))
 
+    if health is not None:
+        watch_health(app, health)
     fresh = freshness_agent.Freshness(ctx)
     price_book = prices.Prices(ctx, fresh)
     prices.register(ctx, price_book)
@@ -78,3 +83,46 @@ def create_app(
     positions.register(ctx, price_book, fresh)
     freshness_agent.register(ctx, fresh, bootstrap if restore_alerts else None)
     return ctx
+
+
+@dataclass(slots=True)
+class _Membership:
+    generation: int | None = None
+    """Of the last rebalance that completed; -1 before the worker has joined its group."""
+    partitions: int = 0
+    beating: bool = False
+
+
+def watch_health(app: faust.App, health: Health) -> None:
+    """Live once the worker is up (its first partition assignment, before the tables are
+    recovered) and while its loop turns: a task the app owns beats. Ready once it is a member of
+    its consumer group and a rebalance has completed (tables recovered, streams resumed), and not
+    while the next one runs. A member given no partitions (more workers than partitions) is ready
+    as well: a hot standby."""
+    beat = Heartbeat()
+    membership = _Membership()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _assigned(sender: Any, assigned: Any = (), *_: Any, **__: Any) -> None:
+        membership.partitions = len(assigned)
+        if not membership.beating:  # the app cancels it when it stops
+            membership.beating = True
+            app.add_future(beat.run())
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def _completed(sender: Any, *_: Any, **__: Any) -> None:
+        membership.generation = app.consumer_generation_id
+
+    def member() -> Check:
+        generation = membership.generation
+        if generation is None or generation < 0:
+            return Check(ok=False, detail="joining the consumer group")
+        if app.rebalancing:
+            return Check(ok=False, detail=f"rebalancing (after generation {generation})")
+        return Check(
+            ok=True,
+            detail=f"generation {generation}: {membership.partitions} partitions assigned",
+        )
+
+    health.add_live("event_loop", beat.check)
+    health.add_ready("consumer_group", member)

@@ -12,8 +12,9 @@ import logging
 import os
 
 from marketdata.cli.common import load_settings, require_bootstrap
+from marketdata.health import Health, bound_url, serve
 from marketdata.logs import configure_logging, get_logger
-from marketdata.metrics import new_registry, serve_metrics
+from marketdata.metrics import new_registry
 
 log = get_logger("marketdata.processor")
 
@@ -26,7 +27,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--metrics-port",
         type=int,
         default=None,
-        help="serve /metrics here (default: service.metricsPort; 0 = off)",
+        help="serve /metrics and /health/* here (default: service.metricsPort; 0 = off)",
+    )
+    processor.add_argument(
+        "--metrics-host", default=None, help="interface of that endpoint (service.metricsHost)"
     )
     processor.set_defaults(func=_run)
 
@@ -46,12 +50,13 @@ def _run(args: argparse.Namespace) -> int:
         logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     bootstrap = require_bootstrap(settings)
     registry = new_registry("processor")
-    port = serve_metrics(
-        registry, settings.service.metrics_port if args.metrics_port is None else args.metrics_port
-    )
+    health = Health("processor")
+    ctx = create_app(settings, bootstrap, registry, health=health)  # registers the checks
+    port = settings.service.metrics_port if args.metrics_port is None else args.metrics_port
     if port:
-        log.info("metrics.serving", url=f"http://127.0.0.1:{port}/metrics")
-    ctx = create_app(settings, bootstrap, registry)
+        host = args.metrics_host or settings.service.metrics_host
+        url = bound_url(serve(registry, health, host, port), host)  # a daemon thread: it ends
+        log.info("metrics.serving", url=f"{url}/metrics", health=f"{url}/health/ready")
     log.info("processor.starting", app_id=settings.processors.app_id, bootstrap=bootstrap)
     worker = faust.Worker(
         ctx.app,

@@ -36,12 +36,16 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 
 
 class ServiceSettings(Section):
-    """The query API, and what every part shares: logging and the metrics port."""
+    """The query API, and what every part shares: logging and the metrics endpoint."""
 
     host: NonEmpty = "localhost"
     port: Annotated[int, Field(ge=1, le=65535)] = 5001
     metrics_port: Port = 0
-    """`/metrics` of parts without an HTTP server of their own (producers, processors); 0: off."""
+    """`/metrics` and `/health/*` of parts without an HTTP server of their own (producers,
+    processors); 0: off."""
+    metrics_host: NonEmpty = "127.0.0.1"
+    """The interface that endpoint binds: loopback by default, `0.0.0.0` in a container so
+    probes and Prometheus can reach it."""
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "auto"
     api_keys: tuple[Secret, ...] = ()
@@ -94,6 +98,25 @@ class LocalKafkaSettings(Section):
         return home.expanduser()
 
 
+class ProducerKafkaSettings(Section):
+    """The producers' Kafka client, and what a producer does while Kafka cannot take its records
+    (docs/producer.md, "When Kafka is unavailable")."""
+
+    request_timeout_ms: Annotated[int, Field(ge=1000, le=300_000)] = 30_000
+    """One produce request's deadline; also how long the client waits for room in a full batch."""
+    retry_backoff_ms: Annotated[int, Field(ge=10, le=10_000)] = 100
+    """Pause between the client's retries and metadata refreshes."""
+    buffer_max_mb: Annotated[float, Field(gt=0, le=4096)] = 64
+    """Records not yet acknowledged by Kafka may hold at most this much memory..."""
+    buffer_max_records: Annotated[int, Field(ge=100, le=10_000_000)] = 200_000
+    """...and be at most this many. Past either bound, records are shed by policy (tickers
+    conflate, raw frames go, books resync) and facts wait (back-pressure); nothing silently."""
+    outage_after_seconds: Annotated[float, Field(gt=0, le=600)] = 3
+    """A record unacknowledged for this long means Kafka is unavailable: reported, buffered."""
+    stop_flush_seconds: Annotated[float, Field(ge=0, le=600)] = 10
+    """On shutdown, how long to wait for the backlog to reach Kafka (what is left is logged)."""
+
+
 class KafkaSettings(Section):
     """The cluster. Producer acks and idempotence are not settings: the design fixes them
     (`acks=all`, idempotent) because the no-loss, no-duplicate guarantee depends on them."""
@@ -106,6 +129,7 @@ class KafkaSettings(Section):
     """How long a producer waits to fill a batch. 0: send at once (latency first: batches still
     form while a request is in flight); raise it for throughput at very high rates."""
     compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "none"
+    producer: ProducerKafkaSettings = ProducerKafkaSettings()
     local: LocalKafkaSettings = Field(default_factory=LocalKafkaSettings)  # `~` expands at load
 
 
