@@ -2,8 +2,8 @@
 pacing loop that steps the market at the configured rate.
 
 Pacing: every few milliseconds the loop works out how many events are due at the target rate
-since the previous tick, steps the model that many times with timestamps spread evenly over the
-interval, and publishes each event. It sleeps between ticks (never busy-waits); when it falls more
+since the previous tick, steps the model that many times stamped with the time of sending, and
+publishes each event. It sleeps between ticks (never busy-waits); when it falls more
 than a tick behind, the backlog is dropped rather than replayed in a burst, so the achieved rate
 (measured over the last two seconds and reported in `/_sim/state`) shows what the machine can do.
 """
@@ -138,7 +138,7 @@ class KrakenExchange:
         elapsed = now_ns - self._last_tick_ns
         if elapsed <= 0:
             return 0
-        start, self._last_tick_ns = self._last_tick_ns, now_ns
+        self._last_tick_ns = now_ns
         if self.paused or self.events_per_second <= 0:
             self._carry = 0.0
             return 0
@@ -148,9 +148,12 @@ class KrakenExchange:
         limit = max(1, int(self.events_per_second * TICK_SECONDS * _MAX_BACKLOG_TICKS))
         if count > limit:
             count, self._carry = limit, 0.0
+        # Every event of a tick carries the time it is sent, as a real venue's do: stamping
+        # them earlier (spread over the tick) would charge the simulator's own pacing to the
+        # latency a client measures from the event time.
         model, hub = self.model, self.hub
-        for index in range(1, count + 1):
-            hub.publish(model.step(start + elapsed * index // count))
+        for _ in range(count):
+            hub.publish(model.step(now_ns))
         return count
 
     def housekeeping(self, now_ns: int) -> None:
