@@ -1,13 +1,14 @@
 """The cryptofeed side of bench_kraken_parse.py: run with the interpreter of a separate venv that
 has cryptofeed installed (never the project's venv).
 
-    python bench/cryptofeed_kraken.py FRAMES.jsonl RUNS
+    python bench/cryptofeed_kraken.py BOOK_FRAMES.jsonl RUNS
 
-cryptofeed's Kraken handler speaks Kraken's WebSocket v1, so each recorded v2 book frame is
-translated (outside the timed loop) into the v1 shape carrying the same levels as decimal text at
-the instrument's precision and the same checksum; cryptofeed then decodes, applies and verifies
-it (`checksum_validation=True`) through its own `message_handler`. Symbols are registered from a
-local AssetPairs-shaped table, so nothing is fetched from the network.
+The file holds the Kraken WebSocket v2 book frames our side replays, byte for byte. cryptofeed
+3.x's Kraken handler speaks v2 and gets them unchanged; cryptofeed 2.x speaks v1, so for it each
+frame is translated (outside the timed loop) into the v1 shape carrying the same levels, as the
+same decimal text, and the same checksum. Either way cryptofeed decodes, applies and verifies
+every frame (`checksum_validation=True`; a mismatch raises) through its own `message_handler`.
+Symbols are registered from a local AssetPairs-shaped table, so nothing is fetched.
 """
 
 from __future__ import annotations
@@ -16,45 +17,31 @@ import asyncio
 import json
 import sys
 import time
-from decimal import Decimal
+from importlib.metadata import version
 
 from cryptofeed.defines import L2_BOOK
 from cryptofeed.exchanges import Kraken
 from cryptofeed.symbols import Symbols
 
 PAIRS = {"BTC/USD": "XBT/USD", "ETH/USD": "ETH/USD", "SOL/USD": "SOL/USD"}
+_DECIMAL = json.JSONDecoder(parse_float=str)  # keeps each number's digits as written
 
 
-def text(value: float, places: int) -> str:
-    return str(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places)))
-
-
-def translate(lines: list[bytes]) -> list[str]:
-    precision: dict[str, tuple[int, int]] = {}
+def to_v1(lines: list[bytes]) -> list[str]:
     out: list[str] = []
     for raw in lines:
-        msg = json.loads(raw)
-        if msg.get("channel") == "instrument":
-            for pair in msg["data"]["pairs"]:
-                precision[pair["symbol"]] = (pair["price_precision"], pair["qty_precision"])
-        if msg.get("channel") != "book":
-            continue
+        msg = _DECIMAL.decode(raw.decode())
         for item in msg["data"]:
-            pp, qp = precision[item["symbol"]]
             levels = {
-                side: [
-                    [text(lv["price"], pp), text(lv["qty"], qp), "1700000000.000000"]
-                    for lv in item[side]
-                ]
+                side: [[lv["price"], lv["qty"], "1700000000.000000"] for lv in item[side]]
                 for side in ("bids", "asks")
             }
-            name = "book-1000"
-            pair = PAIRS[item["symbol"]]
+            body: dict[str, object]
             if msg["type"] == "snapshot":
                 body = {"as": levels["asks"], "bs": levels["bids"]}
             else:
                 body = {"a": levels["asks"], "b": levels["bids"], "c": str(item["checksum"])}
-            out.append(json.dumps([42, body, name, pair]))
+            out.append(json.dumps([42, body, "book-1000", PAIRS[item["symbol"]]]))
     return out
 
 
@@ -78,16 +65,19 @@ async def run(frames: list[str]) -> float:
 
 def main() -> None:
     with open(sys.argv[1], "rb") as recorded:
-        lines = recorded.read().split(b"\n")
+        lines = [line for line in recorded.read().split(b"\n") if line]
     runs = int(sys.argv[2])
     result = {f"X{k.replace('/', '')}": {"wsname": v} for k, v in PAIRS.items()}
     Symbols.set(Kraken.id, *Kraken._parse_symbol_data({"result": result}))
-    frames = translate(lines)
+    release = version("cryptofeed")
+    v2 = int(release.split(".")[0]) >= 3
+    frames = [line.decode() for line in lines] if v2 else to_v1(lines)
     best = min(asyncio.run(run(frames)) for _ in range(runs))
     print(
-        f"cryptofeed: {len(frames) / best:,.0f} book frames/s ({len(frames)} v1 book frames, "
-        f"checksum_validation on), best of {runs}"
+        f"cryptofeed {release} ({'v2 frames as recorded' if v2 else 'the frames as v1'}, "
+        f"{len(frames)} book frames, checksum_validation on, best of {runs})"
     )
+    print(f"book frames/s: {len(frames) / best:.0f}")
 
 
 if __name__ == "__main__":

@@ -4,33 +4,48 @@ Control records (md.control.v1, compacted: the latest desired state per `exchang
 read from the beginning without a consumer group, so every producer replica learns the whole
 desired state at start and then follows changes live. Each request is answered with a Subscription
 record carrying the outcome (active, removed or rejected with the reason) under the same key.
+
+A Kafka outage does not stop the producer: the publisher buffers within its bound, the status
+reporter publishes the outage report when it ends, and an adapter that can resync a book
+(`BookResyncing`) is asked for fresh snapshots of the books whose updates were shed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import msgspec
 from prometheus_client import CollectorRegistry
 
 from marketdata.config import Settings
+from marketdata.health import Advancing, Check, Health, counter_total
 from marketdata.kafka.admin import ensure_topics
-from marketdata.kafka.clients import make_consumer, make_producer
+from marketdata.kafka.clients import make_consumer
 from marketdata.logs import get_logger
 from producers.base import ExchangeAdapter
+from producers.kafka_client import kafka_already_written, kafka_producer_factory
 from producers.publish import KafkaPublisher, Publisher, PublishMetrics
 from producers.status import ProducerMetrics, StatusReporter, now_us
 from schemas import topics
 from schemas.codec import Codec, DecodeError
-from schemas.models import Subscription, SubscriptionAction, SubscriptionStatus
+from schemas.models import ConnectionState, Subscription, SubscriptionAction, SubscriptionStatus
 
 log = get_logger("producers.runner")
 
 HEARTBEAT_SECONDS = 2.0
+DELIVERY_WITHIN_SECONDS = 15.0
+"""Ready only while Kafka acknowledged a record this recently (heartbeats go every 2 s)."""
 
 AdapterFactory = Callable[[Publisher, StatusReporter, ProducerMetrics], ExchangeAdapter]
+
+
+@runtime_checkable
+class BookResyncing(Protocol):
+    """An adapter that can fetch a fresh snapshot of one book on request."""
+
+    async def resync_book(self, symbol: str, reason: str) -> None: ...
 
 
 async def apply_control(
@@ -121,6 +136,24 @@ async def heartbeats(
             metrics.last_message_age.labels(status.exchange).set(age)
 
 
+def watch_health(health: Health, status: StatusReporter, publish: PublishMetrics) -> None:
+    """A producer is ready while its exchange session is up and Kafka acknowledges its records:
+    the status heartbeats go to md.status.v1 every few seconds whatever the market does, so their
+    acknowledgements stop only when Kafka does."""
+
+    def session() -> Check:
+        state = status.state
+        up = state in (ConnectionState.CONNECTED, ConnectionState.SUBSCRIBED)
+        return Check(ok=up, detail=f"{status.exchange} {state.value}")
+
+    delivered = counter_total(publish.records, topic=topics.STATUS.name)
+    acknowledged = Advancing(
+        f"{topics.STATUS.name} records acknowledged", delivered, DELIVERY_WITHIN_SECONDS
+    )
+    health.add_ready("exchange_session", session)
+    health.add_ready("kafka_delivery", acknowledged.check)
+
+
 async def run_producer(
     settings: Settings,
     exchange: str,
@@ -128,17 +161,31 @@ async def run_producer(
     registry: CollectorRegistry,
     make_adapter: AdapterFactory,
     stop: asyncio.Event,
+    health: Health | None = None,
 ) -> None:
     """Run until `stop` is set; an unexpected error propagates (the supervisor restarts us)."""
     await ensure_topics(bootstrap, replication_factor=settings.kafka.replication_factor)
     codec = Codec()
-    producer = make_producer(bootstrap, settings.kafka, client_id=f"producer-{exchange}")
-    await producer.start()
-    publisher = KafkaPublisher(producer, codec, PublishMetrics(registry))
+    publish_metrics = PublishMetrics(registry)
+    client_id = f"producer-{exchange}"
+    publisher = KafkaPublisher(
+        kafka_producer_factory(bootstrap, settings.kafka, client_id=client_id),
+        codec,
+        publish_metrics,
+        settings.kafka.producer,
+        already_written=kafka_already_written(bootstrap, f"{client_id}-reconcile"),
+    )
+    await publisher.start()
     metrics = ProducerMetrics(registry)
     status = StatusReporter(exchange, publisher)
+    publisher.on_outage_end(status.kafka_outage)
+    if health is not None:
+        watch_health(health, status, publish_metrics)
     adapter = make_adapter(publisher, status, metrics)
+    if isinstance(adapter, BookResyncing):
+        publisher.on_book_gap(adapter.resync_book)
     tasks = [
+        asyncio.create_task(publisher.failed(), name=f"{exchange}-publisher"),
         asyncio.create_task(adapter.run(), name=f"{exchange}-adapter"),
         asyncio.create_task(heartbeats(status, metrics), name=f"{exchange}-heartbeat"),
         asyncio.create_task(
@@ -156,9 +203,6 @@ async def run_producer(
         await adapter.stop()
         for task in [*tasks, stopper]:
             task.cancel()
-        for task in [*tasks, stopper]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        with contextlib.suppress(Exception):
-            await publisher.flush()
-        await producer.stop()
+        # Gathered, not awaited one by one: a task that failed must not skip the flush below.
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        await publisher.close()

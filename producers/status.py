@@ -4,7 +4,8 @@ Every state change of a connection (connecting, connected, subscribed, disconnec
 reconnecting with attempt and delay, resyncing a symbol, circuit changes) becomes a
 ConnectionStatus record; a heartbeat record goes out every few seconds while the producer lives,
 carrying the last message age and rate-limit usage, so a dead man's switch downstream can tell a
-quiet market from a dead producer.
+quiet market from a dead producer. When a Kafka outage ends, a record in the connection's current
+state carries the outage report as its detail (`kafka outage: ...`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from marketdata.logs import get_logger
+from producers.outage import OutageReport
 from producers.publish import Publisher
 from schemas import topics
 from schemas.models import CircuitState, ConnectionState, ConnectionStatus
@@ -151,6 +153,31 @@ class StatusReporter:
 
     def rate_limit_used(self) -> float:
         return self._rate_limit_used()
+
+    async def kafka_outage(self, report: OutageReport) -> None:
+        """What Kafka's absence cost, once it is over. The exchange connection's state is repeated
+        as it is: the outage was Kafka's, so it neither raises nor clears a connection alert."""
+        ts = now_us()
+        record = ConnectionStatus(
+            exchange=self.exchange,
+            state=self.state,
+            since=self.since,
+            exchange_ts=ts,
+            received_ts=ts,
+            reconnects=self.reconnects,
+            last_message_ts=self.last_message_ts,
+            circuit=self._circuit(),
+            rate_limit_used=round(self._rate_limit_used(), 4),
+            detail=report.summary()[:500],
+        )
+        log.warning(
+            "kafka.outage_reported",
+            exchange=self.exchange,
+            seconds=round(report.seconds, 2),
+            shed=report.shed_records,
+            resync=list(report.resync),
+        )
+        await self._publisher.publish(topics.STATUS, self.exchange, record, ts)
 
     async def heartbeat(self) -> None:
         """The current state again: the compacted topic's latest record stays truthful."""

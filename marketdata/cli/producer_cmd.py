@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 
 from marketdata.cli.common import load_settings, require_bootstrap
+from marketdata.health import Health, HealthServer, Heartbeat, bound_url, serve
 from marketdata.logs import configure_logging, get_logger
-from marketdata.metrics import new_registry, serve_metrics
+from marketdata.metrics import new_registry
 from producers.exchanges.kraken.adapter import kraken_adapter_factory
 from producers.runner import run_producer
 
@@ -23,7 +25,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--metrics-port",
         type=int,
         default=None,
-        help="serve /metrics here (default: service.metricsPort; 0 = off)",
+        help="serve /metrics and /health/* here (default: service.metricsPort; 0 = off)",
+    )
+    producer.add_argument(
+        "--metrics-host", default=None, help="interface of that endpoint (service.metricsHost)"
     )
     producer.set_defaults(func=_run)
 
@@ -39,25 +44,41 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     bootstrap = require_bootstrap(settings)
     registry = new_registry("producer")
-    port = serve_metrics(
-        registry, settings.service.metrics_port if args.metrics_port is None else args.metrics_port
-    )
+    health = Health("producer")
+    loop_beat = Heartbeat()
+    health.add_live("event_loop", loop_beat.check)
+    port = settings.service.metrics_port if args.metrics_port is None else args.metrics_port
+    host = args.metrics_host or settings.service.metrics_host
+    server: HealthServer | None = None
     if port:
-        log.info("metrics.serving", url=f"http://127.0.0.1:{port}/metrics")
+        server = serve(registry, health, host, port)
+        url = bound_url(server, host)
+        log.info("metrics.serving", url=f"{url}/metrics", health=f"{url}/health/ready")
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_producer(
-            settings,
-            args.exchange,
-            bootstrap,
-            registry,
-            kraken_adapter_factory(exchange),
-            stop,
-        )
+        beating = asyncio.create_task(loop_beat.run(), name="health-heartbeat")
+        try:
+            await run_producer(
+                settings,
+                args.exchange,
+                bootstrap,
+                registry,
+                kraken_adapter_factory(exchange),
+                stop,
+                health,
+            )
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if server is not None:
+            server.close()
     return 0

@@ -336,6 +336,28 @@ class LocalKafka:
             os.kill(node.pid, sig)
             _reap(node.pid)
 
+    def restart_node(self, node_id: int) -> None:
+        """Fault injection for tests: start a stopped node again on its data, port and config
+        (the caller waits for it with `wait_for_brokers`)."""
+        if self.state is None:
+            raise LocalKafkaError("the local broker is not running")
+        node = next(n for n in self.state.nodes if n.node_id == node_id)
+        if is_our_broker(node.pid, self.state_dir):
+            raise LocalKafkaError(f"node {node_id} is still running (pid {node.pid})")
+        heap = self.heap_mb if self.nodes == 1 else max(384, self.heap_mb * 3 // 4)
+        config = Path(node.data_dir).parent / "server.properties"
+        with Path(node.log).open("ab") as out:
+            proc = subprocess.Popen(
+                self._java("kafka.Kafka", str(config), heap_mb=heap),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._procs.append(proc)
+        node.pid = proc.pid
+        self.state.save(self.state_dir)
+
 
 def stop_cluster(state_dir: Path, grace: float = 15.0) -> list[int]:
     """Stop the processes recorded in `state_dir` (and only those); returns the pids signalled."""

@@ -9,18 +9,20 @@ in any other key order take a slower generic path with the same result. Unknown 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Final
 
 import msgspec
 
 from producers.errors import ParseError
+from schemas.models import PriceLevel
 
 Struct = msgspec.Struct
 
-
-class KrakenLevel(Struct, frozen=True):
-    price: float
-    qty: float
+# A book level on the wire is `{"price": <number>, "qty": <number>}`, field for field the unified
+# model's level, so book frames decode straight into `PriceLevel`: no per-level copy on the way to
+# the order book or into the published `BookUpdate`.
+KrakenLevel = PriceLevel
 
 
 class KrakenBookData(Struct, frozen=True):
@@ -215,6 +217,9 @@ _DECODERS: Final = {name: msgspec.json.Decoder(t) for name, t in _CHANNELS.items
 _ACK: Final = msgspec.json.Decoder(KrakenAckMsg)
 _PONG: Final = msgspec.json.Decoder(KrakenPongMsg)
 _PREFIX: Final = b'{"channel":"'
+_NAME_AT: Final = len(_PREFIX)
+# The stream's channel prefix → its decoder, keyed by the raw bytes so routing is one slice.
+_BY_PREFIX: Final = {name.encode(): decoder for name, decoder in _DECODERS.items()}
 
 
 class _Envelope(Struct, frozen=True):
@@ -227,9 +232,9 @@ _ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
 
 def _route(data: bytes) -> str:
     if data.startswith(_PREFIX):
-        end = data.find(b'"', len(_PREFIX))
+        end = data.find(b'"', _NAME_AT)
         if end > 0:
-            return data[len(_PREFIX) : end].decode("ascii", "replace")
+            return data[_NAME_AT:end].decode("ascii", "replace")
     envelope = _ENVELOPE.decode(data)
     if envelope.channel is not None:
         return envelope.channel
@@ -242,19 +247,30 @@ def _route(data: bytes) -> str:
     )
 
 
-def decode_frame(data: bytes | str) -> KrakenFrame:
-    raw = data.encode() if isinstance(data, str) else data
-    channel = "?"
-    try:
-        channel = _route(raw)
-        if channel == "#ack":
-            return _ACK.decode(raw)
-        if channel == "#pong":
-            return _PONG.decode(raw)
-        decoder = _DECODERS.get(channel)
-        if decoder is None:
-            raise ParseError("kraken", channel, "unknown channel", raw)
-        frame: KrakenFrame = decoder.decode(raw)  # type: ignore[assignment]
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-        raise ParseError("kraken", channel, str(exc), raw) from None
+def _decode_routed(raw: bytes) -> KrakenFrame:
+    channel = _route(raw)
+    if channel == "#ack":
+        return _ACK.decode(raw)
+    if channel == "#pong":
+        return _PONG.decode(raw)
+    decoder = _DECODERS.get(channel)
+    if decoder is None:
+        raise ParseError("kraken", channel, "unknown channel", raw)
+    frame: KrakenFrame = decoder.decode(raw)  # type: ignore[assignment]
     return frame
+
+
+def decode_frame(data: bytes | str) -> KrakenFrame:
+    raw = data if isinstance(data, bytes) else data.encode()
+    try:
+        # Stream frames lead with their channel: one slice picks the decoder (the hot path).
+        decoder = _BY_PREFIX.get(raw[_NAME_AT : raw.find(b'"', _NAME_AT)])
+        if decoder is not None and raw.startswith(_PREFIX):
+            frame: KrakenFrame = decoder.decode(raw)  # type: ignore[assignment]
+            return frame
+        return _decode_routed(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
+        channel = "?"
+        with contextlib.suppress(ParseError, msgspec.DecodeError, msgspec.ValidationError):
+            channel = _route(raw)
+        raise ParseError("kraken", channel, str(exc), raw) from None

@@ -56,36 +56,44 @@ class Precision:
 PrecisionOf = Callable[[str], Precision]
 
 
-@lru_cache(maxsize=256)
-def _minute(prefix: str) -> int:
-    """Microseconds at `YYYY-MM-DDTHH:MM`: frames arrive in time order, so this hits the cache."""
-    return (
-        calendar.timegm(
-            (
-                int(prefix[:4]),
-                int(prefix[5:7]),
-                int(prefix[8:10]),
-                int(prefix[11:13]),
-                int(prefix[14:16]),
-                0,
-            )
-        )
-        * 1_000_000
-    )
+@lru_cache(maxsize=1024)
+def _second(prefix: str) -> int:
+    """Microseconds at `YYYY-MM-DDTHH:MM:SS`: frames arrive in time order, so this hits the cache
+    (many frames share a second)."""
+    if not (
+        len(prefix) == 19
+        and prefix[4] == prefix[7] == "-"
+        and prefix[10] in "Tt "
+        and prefix[13] == prefix[16] == ":"
+    ):
+        raise ValueError(prefix)
+    fields = (prefix[:4], prefix[5:7], prefix[8:10], prefix[11:13], prefix[14:16], prefix[17:19])
+    if not all(f.isdigit() for f in fields):
+        raise ValueError(prefix)
+    year, month, day, hour, minute, second = map(int, fields)
+    return calendar.timegm((year, month, day, hour, minute, second)) * 1_000_000
+
+
+def _fraction(rest: str) -> int:
+    """Microseconds from what follows the seconds: `.440295Z`, `.4Z`, `.123456789Z`, `Z`, ..."""
+    if rest[:1] != ".":
+        return 0
+    digits = rest[1:].rstrip("Zz").split("+")[0].split("-")[0]
+    if not digits.isdigit():
+        raise ValueError(rest)
+    return int((digits + "000000")[:6])
 
 
 def rfc3339_micros(text: str) -> int:
     """`2023-10-06T17:35:55.440295Z` (0-9 fraction digits, Z or +00:00) → µs since the epoch."""
     try:
-        micros = _minute(text[:16]) + int(text[17:19]) * 1_000_000
-        if text[19:20] == ".":
-            digits = text[20:26]
-            if len(digits) != 6 or not digits.isdigit():  # fewer than 6 digits, or an offset
-                digits = (text[20:].rstrip("Z").split("+")[0].split("-")[0] + "000000")[:6]
-            micros += int(digits)
+        if len(text) == 27 and text[26] == "Z" and text[19] == ".":  # Kraken's usual layout
+            fraction = text[20:26]
+            if fraction.isdigit():
+                return _second(text[:19]) + int(fraction)
+        return _second(text[:19]) + _fraction(text[19:])
     except (ValueError, IndexError):
         raise ParseError(EXCHANGE, "timestamp", "not an RFC 3339 UTC time", text) from None
-    return micros
 
 
 def timeframe(interval_minutes: int) -> str:
@@ -95,15 +103,16 @@ def timeframe(interval_minutes: int) -> str:
         raise ParseError(EXCHANGE, "ohlc", f"unknown interval {interval_minutes}") from None
 
 
-def book_levels(levels: Sequence[m.KrakenLevel]) -> list[tuple[float, float]]:
-    return [(lv.price, lv.qty) for lv in levels]
+def book_levels(levels: list[m.KrakenLevel]) -> list[PriceLevel]:
+    """Wire levels are already `PriceLevel`s (see messages.KrakenLevel): nothing to convert."""
+    return levels
 
 
 def book_update(
     symbol: str,
     is_snapshot: bool,
-    bids: Sequence[tuple[float, float]],
-    asks: Sequence[tuple[float, float]],
+    bids: list[PriceLevel],
+    asks: list[PriceLevel],
     checksum: int | None,
     depth: int,
     exchange_ts: int,
@@ -114,8 +123,8 @@ def book_update(
         exchange=EXCHANGE,
         symbol=symbol,
         is_snapshot=is_snapshot,
-        bids=[PriceLevel(p, q) for p, q in bids],
-        asks=[PriceLevel(p, q) for p, q in asks],
+        bids=bids,
+        asks=asks,
         checksum=checksum,
         depth=depth,
         exchange_ts=exchange_ts,
@@ -311,14 +320,14 @@ def parse_rest_depth(
 ) -> BookUpdate:
     """REST Depth `{"asks": [[price, volume, ts], ...], "bids": [...]}` → a snapshot (no checksum:
     REST carries none; the WebSocket book is the verified one)."""
-    sides: dict[str, list[tuple[float, float]]] = {}
+    sides: dict[str, list[PriceLevel]] = {}
     newest = 0
     for side in ("bids", "asks"):
         levels = []
         for row in book.get(side, ()):
             if len(row) < 3:
                 raise ParseError(EXCHANGE, "Depth", "level with fewer than 3 fields", str(row))
-            levels.append((_f(row[0], "price"), _f(row[1], "volume")))
+            levels.append(PriceLevel(_f(row[0], "price"), _f(row[1], "volume")))
             newest = max(newest, int(_f(row[2], "timestamp")))
         sides[side] = levels
     return book_update(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from producers.errors import ParseError
 from producers.exchanges.kraken import messages as m
 from producers.exchanges.kraken import parse
-from schemas.models import CandleSource, TradeSide
+from schemas.models import CandleSource, PriceLevel, TradeSide
 
 FRAMES = Path(__file__).with_name("frames")
 RECEIVED = 1_800_000_000_000_000
@@ -93,7 +93,7 @@ def test_book_snapshot_and_update() -> None:
     assert snap.type == "snapshot"
     item = snap.data[0]
     assert item.checksum == 3310070434
-    assert parse.book_levels(item.bids)[0] == (45283.5, 0.1)
+    assert item.bids[0] == PriceLevel(45283.5, 0.1)
     update = parse.book_update(
         "BTC/USD",
         True,
@@ -155,6 +155,25 @@ def test_bad_frames_are_parse_errors(payload: bytes) -> None:
     assert len(info.value.excerpt) <= 201
 
 
+def test_a_broken_stream_frame_names_its_channel() -> None:
+    with pytest.raises(ParseError) as info:
+        m.decode_frame(b'{"channel":"book","type":"update","data":[{"bids":[]}]}')
+    assert (info.value.channel, info.value.reason) == (
+        "book",
+        "Object missing required field `symbol` - at `$.data[0]`",
+    )
+
+
+def test_book_levels_decode_straight_into_the_unified_level() -> None:
+    msg = m.decode_frame(
+        '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":45283.5,'
+        '"qty":0.25}],"asks":[{"price":45285.2,"qty":0}],"checksum":7,"timestamp":"2023-10-06T17:35:55.540295Z"}]}'
+    )
+    assert isinstance(msg, m.KrakenBookMsg)
+    (item,) = msg.data
+    assert (item.bids, item.asks) == ([PriceLevel(45283.5, 0.25)], [PriceLevel(45285.2, 0.0)])
+
+
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise_anything_but_parse_error(payload: bytes) -> None:
     with contextlib.suppress(ParseError):
@@ -171,6 +190,37 @@ def test_rfc3339_micros_matches_datetime(moment: datetime, digits: int) -> None:
     expected = int(moment.replace(microsecond=0).timestamp()) * 1_000_000
     expected += int((fraction + "000000")[:6]) if digits else 0
     assert parse.rfc3339_micros(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "micros"),
+    [
+        ("2023-10-06T17:35:55.440295Z", 1_696_613_755_440_295),
+        ("2023-10-06T17:35:55.440295+00:00", 1_696_613_755_440_295),
+        ("2023-10-06T17:35:55.4402951Z", 1_696_613_755_440_295),
+        ("2023-10-06T17:35:55Z", 1_696_613_755_000_000),
+        ("2023-10-06 17:35:55.4Z", 1_696_613_755_400_000),
+    ],
+)
+def test_rfc3339_layouts(text: str, micros: int) -> None:
+    assert parse.rfc3339_micros(text) == micros
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "yesterday",
+        "2023/10/06T17:35:55.440295Z",
+        "2023-10-06T17:35:5x.440295Z",
+        "2023-10-06T17:35:55.44029xZ",
+        "2023-10-06T17:35:55.-44029Z",
+        "2023-10-06T17:35:55.Z",
+    ],
+)
+def test_malformed_timestamps_are_parse_errors(text: str) -> None:
+    with pytest.raises(ParseError):
+        parse.rfc3339_micros(text)
 
 
 def test_rest_ohlc_marks_only_the_last_row_as_forming() -> None:

@@ -35,13 +35,9 @@ def _rebuild(updates: list[BookUpdate], symbol: str) -> OrderBook:
         if u.is_snapshot or book is None:
             assert u.is_snapshot, "a consumer must be able to start from a snapshot"
             book = OrderBook(u.depth, u.price_precision, u.size_precision)
-            book.apply_snapshot(
-                [(lv.price, lv.qty) for lv in u.bids], [(lv.price, lv.qty) for lv in u.asks]
-            )
+            book.apply_snapshot(u.bids, u.asks)
         else:
-            book.apply_update(
-                [(lv.price, lv.qty) for lv in u.bids], [(lv.price, lv.qty) for lv in u.asks]
-            )
+            book.apply_update(u.bids, u.asks)
         assert book_checksum(*book.text_levels()) == u.checksum, f"{symbol} seq {u.seq}"
     assert book is not None
     return book

@@ -9,33 +9,34 @@ from hypothesis import strategies as st
 
 from producers.core.orderbook import OrderBook
 from producers.exchanges.kraken.checksum import book_checksum, checksum_token, format_decimal
+from schemas.models import PriceLevel
 
 SNAPSHOT_BIDS = [
-    (45283.5, 0.1),
-    (45283.4, 1.54582015),
-    (45282.1, 0.1),
-    (45281.0, 0.1),
-    (45280.3, 1.54592586),
-    (45279.0, 0.0799),
-    (45277.6, 0.03310103),
-    (45277.5, 0.3),
-    (45277.3, 1.54602737),
-    (45276.6, 0.15445238),
+    PriceLevel(45283.5, 0.1),
+    PriceLevel(45283.4, 1.54582015),
+    PriceLevel(45282.1, 0.1),
+    PriceLevel(45281.0, 0.1),
+    PriceLevel(45280.3, 1.54592586),
+    PriceLevel(45279.0, 0.0799),
+    PriceLevel(45277.6, 0.03310103),
+    PriceLevel(45277.5, 0.3),
+    PriceLevel(45277.3, 1.54602737),
+    PriceLevel(45276.6, 0.15445238),
 ]
 SNAPSHOT_ASKS = [
-    (45285.2, 0.001),
-    (45286.4, 1.54571953),
-    (45286.6, 1.54571109),
-    (45289.6, 1.54560911),
-    (45290.2, 0.1589066),
-    (45291.8, 1.54553491),
-    (45294.7, 0.04454749),
-    (45296.1, 0.3538),
-    (45297.5, 0.09945542),
-    (45299.5, 0.18772827),
+    PriceLevel(45285.2, 0.001),
+    PriceLevel(45286.4, 1.54571953),
+    PriceLevel(45286.6, 1.54571109),
+    PriceLevel(45289.6, 1.54560911),
+    PriceLevel(45290.2, 0.1589066),
+    PriceLevel(45291.8, 1.54553491),
+    PriceLevel(45294.7, 0.04454749),
+    PriceLevel(45296.1, 0.3538),
+    PriceLevel(45297.5, 0.09945542),
+    PriceLevel(45299.5, 0.18772827),
 ]
-UPDATE_BIDS = [(45283.5, 0.25), (45284.0, 4.0)]
-UPDATE_ASKS = [(45285.2, 0.0), (45300.1, 0.5)]
+UPDATE_BIDS = [PriceLevel(45283.5, 0.25), PriceLevel(45284.0, 4.0)]
+UPDATE_ASKS = [PriceLevel(45285.2, 0.0), PriceLevel(45300.1, 0.5)]
 
 
 def _book() -> OrderBook:
@@ -61,10 +62,12 @@ def test_without_truncation_the_checksum_differs() -> None:
     book = OrderBook(depth=11, price_precision=1, qty_precision=8)  # keeps one level too many
     book.apply_snapshot(SNAPSHOT_BIDS, SNAPSHOT_ASKS)
     book.apply_update(UPDATE_BIDS, UPDATE_ASKS)
-    book.apply_update([(45284.0, 0.0)], [])  # the scrolled-out bid would re-enter the top 10
+    book.apply_update(
+        [PriceLevel(45284.0, 0.0)], []
+    )  # the scrolled-out bid would re-enter the top 10
     reference = _book()
     reference.apply_update(UPDATE_BIDS, UPDATE_ASKS)
-    reference.apply_update([(45284.0, 0.0)], [])
+    reference.apply_update([PriceLevel(45284.0, 0.0)], [])
     assert book_checksum(*book.text_levels()) != book_checksum(*reference.text_levels())
 
 

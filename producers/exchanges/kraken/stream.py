@@ -1,0 +1,176 @@
+"""Kraken frames as published records: what each WebSocket frame becomes on Kafka.
+
+Every frame goes to md.raw.v1 as received, then by channel: tickers, trades (duplicates by trade
+id dropped, gaps counted), books (checksum verified after every message; a mismatch asks for a
+resync of that symbol and nothing from the corrupt book is published), candles, instrument
+precisions and balances. No I/O of its own: frames come from the sessions, records go to the
+publisher, and a resync is asked of whoever owns the WebSocket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from marketdata.logs import get_logger
+from producers.errors import ChecksumMismatch, ParseError
+from producers.exchanges.kraken import messages as m
+from producers.exchanges.kraken import parse
+from producers.exchanges.kraken.books import KrakenBooks
+from producers.publish import Publisher
+from producers.status import ProducerMetrics, StatusReporter
+from schemas import topics
+from schemas.models import OHLCV, Balance, RawFrame, Record
+
+log = get_logger("producers.kraken")
+EXCHANGE = "kraken"
+
+Resync = Callable[[str, str], Awaitable[None]]
+"""Drop one symbol's book and ask for a fresh snapshot: (symbol, reason)."""
+
+
+class KrakenStream:
+    def __init__(
+        self,
+        book_depth: int,
+        publisher: Publisher,
+        status: StatusReporter,
+        metrics: ProducerMetrics,
+        resync: Resync,
+    ) -> None:
+        self._depth = book_depth
+        self._publisher = publisher
+        self._status = status
+        self._metrics = metrics
+        self._resync = resync
+        self.books = KrakenBooks(book_depth)
+        self.precision: dict[str, parse.Precision] = {}
+        self._last_trade_id: dict[str, int] = {}
+
+    def precision_of(self, symbol: str) -> parse.Precision:
+        return self.precision.get(symbol) or parse.Precision(8, 8)
+
+    async def _publish(self, topic: topics.TopicSpec, key: str, record: Record, ts: int) -> None:
+        await self._publisher.publish(topic, key, record, ts)
+
+    async def on_frame(self, frame: str | bytes, received_ts: int) -> None:
+        self._status.last_message_ts = received_ts
+        payload = frame.encode() if isinstance(frame, str) else frame
+        try:
+            msg = m.decode_frame(payload)
+        except ParseError as exc:
+            self._metrics.parse_errors.labels(EXCHANGE).inc()
+            log.warning("frame.unparsed", error=str(exc)[:300])
+            await self._publish_raw("unparsed", payload, received_ts)
+            return
+        channel = str(getattr(msg, "channel", None) or getattr(msg, "method", "other"))
+        self._metrics.messages.labels(EXCHANGE, channel).inc()
+        await self._publish_raw(channel, payload, received_ts)
+        await self._dispatch(msg, received_ts)
+
+    async def _publish_raw(self, channel: str, payload: bytes, received_ts: int) -> None:
+        record = RawFrame(
+            exchange=EXCHANGE,
+            channel=channel,
+            connection_id="kraken-v2",
+            payload=payload,
+            received_ts=received_ts,
+        )
+        await self._publish(topics.RAW, f"{EXCHANGE}:{channel}", record, received_ts)
+
+    async def _dispatch(self, msg: m.KrakenFrame, received_ts: int) -> None:
+        match msg:
+            case m.KrakenBookMsg():
+                await self._on_book(msg, received_ts)
+            case m.KrakenTradeMsg():
+                await self._on_trades(msg, received_ts)
+            case m.KrakenTickerMsg():
+                for ticker in parse.parse_ticker(msg, received_ts, self.precision_of):
+                    await self._publish(
+                        topics.TICKER, f"{EXCHANGE}:{ticker.symbol}", ticker, ticker.exchange_ts
+                    )
+            case m.KrakenOhlcMsg():
+                for candle in parse.parse_ohlc(msg, received_ts, self.precision_of):
+                    await self.publish_candle(candle)
+            case m.KrakenInstrumentMsg():
+                self.precision.update(parse.parse_instrument(msg))
+            case m.KrakenBalancesMsg():
+                for balance in parse.parse_balances(msg, received_ts):
+                    await self.publish_balance(balance)
+            case m.KrakenAckMsg() if not msg.success:
+                await self._on_rejected(msg)
+            case _:
+                pass  # status, heartbeat, pong and successful acks carry nothing to publish
+
+    async def _on_rejected(self, ack: m.KrakenAckMsg) -> None:
+        log.error("kraken.request_rejected", method=ack.method, error=ack.error, symbol=ack.symbol)
+        await self._status.report(
+            self._status.state, f"{ack.method} rejected: {ack.error}", symbol=ack.symbol
+        )
+
+    async def _on_trades(self, msg: m.KrakenTradeMsg, received_ts: int) -> None:
+        for trade in parse.parse_trades(msg, received_ts, self.precision_of):
+            trade_id = int(trade.trade_id)
+            last = self._last_trade_id.get(trade.symbol)
+            if last is not None and trade_id > last + 1:
+                self._metrics.gaps.labels(EXCHANGE, "trade").inc()
+                log.warning(
+                    "trade.gap_detected",
+                    symbol=trade.symbol,
+                    after=last,
+                    next=trade_id,
+                    missing=trade_id - last - 1,
+                )
+            if last is not None and trade_id <= last:
+                self._metrics.gaps.labels(EXCHANGE, "trade_duplicate").inc()
+                log.warning("trade.duplicate_skipped", symbol=trade.symbol, trade_id=trade_id)
+                continue
+            self._last_trade_id[trade.symbol] = trade_id
+            await self._publish(
+                topics.TRADES, f"{EXCHANGE}:{trade.symbol}", trade, trade.exchange_ts
+            )
+
+    async def _on_book(self, msg: m.KrakenBookMsg, received_ts: int) -> None:
+        snapshot = msg.type == "snapshot"
+        for item in msg.data:
+            symbol, precision = item.symbol, self.precision_of(item.symbol)
+            bids, asks = parse.book_levels(item.bids), parse.book_levels(item.asks)
+            try:
+                if not self.books.apply(
+                    symbol,
+                    snapshot,
+                    bids,
+                    asks,
+                    item.checksum,
+                    precision.price_precision,
+                    precision.qty_precision,
+                ):
+                    continue  # awaiting the fresh snapshot: updates to a dropped book mean nothing
+            except ChecksumMismatch as exc:
+                self._metrics.checksum_failures.labels(EXCHANGE).inc()
+                log.warning(
+                    "book.checksum_failed", symbol=symbol, expected=exc.expected, got=exc.got
+                )
+                await self._resync(symbol, f"checksum {exc.got} != {exc.expected}")
+                continue
+            exchange_ts = parse.rfc3339_micros(item.timestamp) if item.timestamp else received_ts
+            update = parse.book_update(
+                symbol,
+                snapshot,
+                bids,
+                asks,
+                item.checksum,
+                self._depth,
+                exchange_ts,
+                received_ts,
+                precision,
+            )
+            await self._publish(topics.BOOK, f"{EXCHANGE}:{symbol}", update, exchange_ts)
+
+    async def publish_candle(self, candle: OHLCV) -> None:
+        key = f"{EXCHANGE}:{candle.symbol}"  # by symbol: co-partitioned with its trades
+        await self._publish(topics.OHLC, key, candle, candle.exchange_ts)
+
+    async def publish_balance(self, balance: Balance) -> None:
+        await self._publish(
+            topics.BALANCES, f"{EXCHANGE}:{balance.asset}", balance, balance.exchange_ts
+        )
