@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from marketdata.logs import get_logger
 from producers.core.backoff import Backoff
-from producers.errors import ConnectionLost
+from producers.errors import ConnectionLost, MarketDataError
 from schemas.models import ConnectionState
 
 log = get_logger("producers.session")
@@ -116,17 +116,25 @@ class WsSession:
                 TimeoutError,
                 InvalidHandshake,
                 ConnectionClosed,
-                ConnectionLost,
                 InvalidURI,
                 asyncio.IncompleteReadError,
             ) as exc:
-                reason = f"{type(exc).__name__}: {exc}"[:300]
-                log.warning("ws.disconnected", session=self.name, reason=reason)
-                self._on_event(SessionEvent(ConnectionState.DISCONNECTED, reason))
+                self._disconnected(exc)
+            except MarketDataError as exc:
+                # The error says whether retrying can help (a connection lost, a rate-limited
+                # token request in `on_connect`); anything fatal ends the run, loudly.
+                if not exc.retryable:
+                    raise
+                self._disconnected(exc)
             finally:
                 self._ws = None
                 self.connected.clear()
         self._on_event(SessionEvent(ConnectionState.STOPPED, "stopped"))
+
+    def _disconnected(self, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        log.warning("ws.disconnected", session=self.name, reason=reason)
+        self._on_event(SessionEvent(ConnectionState.DISCONNECTED, reason))
 
     async def _connect_and_read(self) -> None:
         ws = await websockets.connect(
