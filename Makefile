@@ -71,7 +71,7 @@ smoke: install ## build the wheel, install it in a clean venv, import everything
 CRYPTOFEED_VENV := bench/.venv-cryptofeed
 
 $(CRYPTOFEED_VENV)/bin/python:  # the comparison feed handler lives in its own venv, never in ours
-	"$$(scripts/find-python)" -m venv $(CRYPTOFEED_VENV)
+	"$$(scripts/find-python 3.13)" -m venv $(CRYPTOFEED_VENV)  # cryptofeed 3.0.1 needs Python 3.13
 	$(CRYPTOFEED_VENV)/bin/pip install -q --disable-pip-version-check cryptofeed==3.0.1
 
 bench: install $(CRYPTOFEED_VENV)/bin/python ## run the benchmarks and print their figures
