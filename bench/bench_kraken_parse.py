@@ -129,7 +129,7 @@ def replay(frames: list[bytes]) -> tuple[float, int, int]:
             snapshot = msg.type == "snapshot"
             for item in msg.data:
                 symbol, p = item.symbol, precision_of(item.symbol)
-                bids, asks = parse.book_levels(item.bids), parse.book_levels(item.asks)
+                bids, asks = item.bids, item.asks
                 try:
                     if not books.apply(
                         symbol,
@@ -180,6 +180,7 @@ async def _through_stream(frames: list[bytes]) -> tuple[float, int]:
         StatusReporter("kraken", publisher),
         ProducerMetrics(CollectorRegistry()),
         _no_resync,
+        ohlc_conflate_seconds=0,
     )
     started = time.perf_counter()
     for raw in frames:

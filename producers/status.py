@@ -73,6 +73,12 @@ class ProducerMetrics:
             ["exchange", "kind"],
             registry=registry,
         )
+        self.conflated = Counter(
+            "marketdata_producer_conflated_records_total",
+            "Forming records replaced by a newer one of the same window before publish().",
+            ["exchange", "topic"],
+            registry=registry,
+        )
         self.rate_limit_used = Gauge(
             "marketdata_producer_rate_limit_used_ratio",
             "REST call counter in use, 0..1.",

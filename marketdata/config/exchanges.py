@@ -124,10 +124,14 @@ class ExchangeSettings(Section):
     rest_url: HttpUrl = None
     book_depth: Annotated[int, Field(ge=1)] = 25
     ohlc_intervals: tuple[Annotated[int, Field(ge=1)], ...] = DEFAULT_OHLC_INTERVALS
+    ohlc_conflate_ms: Annotated[int, Field(ge=0)] = 500
+    """A forming exchange candle is published at most this often (the venue repeats it after
+    every trade for every interval); every candle's final value is always published. 0: all."""
     channels: tuple[Channel, ...] = PUBLIC_CHANNELS
     connect_timeout_seconds: PositiveFloat = 10
     heartbeat_timeout_seconds: PositiveFloat = 10
-    """The watchdog recycles a connection that stays silent this long."""
+    """The watchdog recycles a connection that stays silent this long; a book snapshot that has
+    not come a third of this long after it was asked for was lost and is asked for again."""
     backoff: BackoffSettings = BackoffSettings()
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     rest_poll_balance_seconds: PositiveFloat = 30

@@ -3,8 +3,12 @@
 Public stream: instrument (precisions), ticker, trade, book (checksum verified after every
 message, truncated to the subscribed depth) and ohlc. A checksum mismatch resyncs that symbol
 alone (unsubscribe + subscribe for a fresh snapshot) and nothing from the corrupt book is
-published. Private stream: balances, with a fresh token per connection; REST Balance polling
-stands in while the private stream is down. REST also backfills OHLC history at start-up.
+published; a snapshot that does not come in time is asked for again the same way. Private
+stream: balances, with a fresh token per connection; REST Balance polling stands in while the
+private stream is down. REST also backfills OHLC history at start-up.
+
+Forming candles from the stream are conflated (`ohlcConflateMs`); the adapter owns the timer that
+releases those held back and drains them when the public stream drops and on stop().
 
 This file composes the parts, each in its own file by what it touches: `ws.py` (the sessions and
 every request sent on them), `stream.py` (what each frame becomes on Kafka), `rest.py` and
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -38,6 +42,9 @@ from schemas.models import OHLCV, Balance, BookUpdate, ConnectionState, Trade
 
 log = get_logger("producers.kraken")
 EXCHANGE = "kraken"
+CANDLE_RELEASE_MIN_SECONDS: Final = 0.05
+STOP_DRAIN_SECONDS: Final = 2.0
+"""How long stop() waits for room in the publisher's backlog for the candles held back."""
 
 
 class KrakenAdapter:
@@ -78,8 +85,14 @@ class KrakenAdapter:
         self._wanted: list[str] = list(settings.symbols)
         self._map = SymbolMap()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
         self.stream = KrakenStream(
-            settings.book_depth, publisher, status, metrics, resync=self._resync
+            settings.book_depth,
+            publisher,
+            status,
+            metrics,
+            resync=self._resync,
+            ohlc_conflate_seconds=settings.ohlc_conflate_ms / 1000,
         )
         self.ws = KrakenWs(
             settings,
@@ -90,6 +103,7 @@ class KrakenAdapter:
             status=status,
             metrics=metrics,
             spawn=self._spawn,
+            on_public_disconnect=self.stream.drain_candles,
         )
         self.public: WsSession = self.ws.public
         self.private: WsSession | None = self.ws.private
@@ -113,16 +127,41 @@ class KrakenAdapter:
             await self._status.report(
                 ConnectionState.CONNECTING, f"rejected {symbol}: unknown to Kraken", symbol=symbol
             )
-        jobs = [self.public.run(), self._backfill_all()]
+        jobs = [self.public.run(), self.ws.watch_snapshots(), self._backfill_all()]
+        if self._settings.ohlc_conflate_ms:
+            jobs.append(self._release_candles())
         if self.private is not None:
             jobs += [self.private.run(), self._poll_balances()]
         await asyncio.gather(*jobs)
 
     async def stop(self) -> None:
+        self._stopping.set()
         await self.ws.stop()
-        for task in list(self._tasks):
-            task.cancel()
-        await self.rest.close()
+        try:
+            await self._drain_candles()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await self.rest.close()
+
+    async def _release_candles(self) -> None:
+        """Forming candles held back by conflation go out once their interval has passed: checked
+        every half interval, so none waits much longer. Ends with stop(), which drains the rest."""
+        period = max(self._settings.ohlc_conflate_ms / 2000, CANDLE_RELEASE_MIN_SECONDS)
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), period)
+            except TimeoutError:
+                await self.stream.publish_due_candles()
+
+    async def _drain_candles(self) -> None:
+        """Every candle held back, before the publisher closes. Bounded: with Kafka away and the
+        backlog full of facts, waiting for room would hold up the whole shutdown."""
+        try:
+            async with asyncio.timeout(STOP_DRAIN_SECONDS):
+                await self.stream.drain_candles()
+        except TimeoutError:
+            log.error("kraken.candles_undrained", waited_seconds=STOP_DRAIN_SECONDS)
 
     async def _load_pairs(self) -> None:
         """AssetPairs gives the symbol mapping and precisions; retried until Kraken answers."""

@@ -103,11 +103,6 @@ def timeframe(interval_minutes: int) -> str:
         raise ParseError(EXCHANGE, "ohlc", f"unknown interval {interval_minutes}") from None
 
 
-def book_levels(levels: list[m.KrakenLevel]) -> list[PriceLevel]:
-    """Wire levels are already `PriceLevel`s (see messages.KrakenLevel): nothing to convert."""
-    return levels
-
-
 def book_update(
     symbol: str,
     is_snapshot: bool,

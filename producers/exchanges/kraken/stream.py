@@ -1,17 +1,29 @@
 """Kraken frames as published records: what each WebSocket frame becomes on Kafka.
 
 Every frame goes to md.raw.v1 as received, then by channel: tickers, trades (duplicates by trade
-id dropped, gaps counted), books (checksum verified after every message; a mismatch asks for a
-resync of that symbol and nothing from the corrupt book is published), candles, instrument
-precisions and balances. No I/O of its own: frames come from the sessions, records go to the
-publisher, and a resync is asked of whoever owns the WebSocket.
+id dropped, gaps counted and reported on md.status.v1), books (checksum verified after every
+message; a mismatch asks for a resync of that symbol and nothing from the corrupt book is
+published), candles, instrument precisions and balances. No I/O of its own: frames come from
+the sessions, records go to the publisher, and a resync is asked of whoever owns the WebSocket.
+
+Forming candles are conflated per (symbol, timeframe): Kraken repeats the whole candle after every
+trade for every subscribed interval, so a window's candles go out at most once per
+`ohlc_conflate_seconds`, and every window's final value always goes out, in order
+(`producers.core.conflate`). What was held back is released by the owner of the connection's
+lifecycle: `publish_due_candles` on a timer, `drain_candles` on disconnect and on stop. REST
+history goes out as is (`publish_candle`), never conflated.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
+from prometheus_client import Counter
+
 from marketdata.logs import get_logger
+from producers.core.conflate import Conflator
 from producers.errors import ChecksumMismatch, ParseError
 from producers.exchanges.kraken import messages as m
 from producers.exchanges.kraken import parse
@@ -36,6 +48,9 @@ class KrakenStream:
         status: StatusReporter,
         metrics: ProducerMetrics,
         resync: Resync,
+        *,
+        ohlc_conflate_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._depth = book_depth
         self._publisher = publisher
@@ -45,6 +60,15 @@ class KrakenStream:
         self.books = KrakenBooks(book_depth)
         self.precision: dict[str, parse.Precision] = {}
         self._last_trade_id: dict[str, int] = {}
+        # Label lookups cost more than the increment: one child per channel, looked up once.
+        self._frames_by_channel: dict[str, Counter] = {}
+        self._candles: Conflator[OHLCV] | None = None
+        if ohlc_conflate_seconds > 0:
+            self._candles = Conflator(ohlc_conflate_seconds, clock)
+        self._conflated = metrics.conflated.labels(EXCHANGE, topics.OHLC.name)
+        # The timer's and the disconnect's releases await the publisher between candles: without
+        # the lock a fresher candle of a key released but not yet published could overtake it.
+        self._candles_lock = asyncio.Lock()
 
     def precision_of(self, symbol: str) -> parse.Precision:
         return self.precision.get(symbol) or parse.Precision(8, 8)
@@ -63,7 +87,12 @@ class KrakenStream:
             await self._publish_raw("unparsed", payload, received_ts)
             return
         channel = str(getattr(msg, "channel", None) or getattr(msg, "method", "other"))
-        self._metrics.messages.labels(EXCHANGE, channel).inc()
+        frames = self._frames_by_channel.get(channel)
+        if frames is None:
+            frames = self._frames_by_channel[channel] = self._metrics.messages.labels(
+                EXCHANGE, channel
+            )
+        frames.inc()
         await self._publish_raw(channel, payload, received_ts)
         await self._dispatch(msg, received_ts)
 
@@ -75,7 +104,7 @@ class KrakenStream:
             payload=payload,
             received_ts=received_ts,
         )
-        await self._publish(topics.RAW, f"{EXCHANGE}:{channel}", record, received_ts)
+        await self._publisher.publish(topics.RAW, f"{EXCHANGE}:{channel}", record, received_ts)
 
     async def _dispatch(self, msg: m.KrakenFrame, received_ts: int) -> None:
         match msg:
@@ -89,8 +118,7 @@ class KrakenStream:
                         topics.TICKER, f"{EXCHANGE}:{ticker.symbol}", ticker, ticker.exchange_ts
                     )
             case m.KrakenOhlcMsg():
-                for candle in parse.parse_ohlc(msg, received_ts, self.precision_of):
-                    await self.publish_candle(candle)
+                await self._on_candles(parse.parse_ohlc(msg, received_ts, self.precision_of))
             case m.KrakenInstrumentMsg():
                 self.precision.update(parse.parse_instrument(msg))
             case m.KrakenBalancesMsg():
@@ -107,19 +135,24 @@ class KrakenStream:
             self._status.state, f"{ack.method} rejected: {ack.error}", symbol=ack.symbol
         )
 
+    async def _on_trade_gap(self, symbol: str, last: int, next_id: int) -> None:
+        """Trade ids count a pair's trades one by one, so a hole means trades were lost: frames
+        withheld or cut, or missed while reconnecting (trades are subscribed without a snapshot,
+        so a reconnect never repeats them; what it skips is a real loss). Every hole is counted,
+        logged and reported on md.status.v1 for the symbol, before the trade after it."""
+        missing = next_id - last - 1
+        self._metrics.gaps.labels(EXCHANGE, "trade").inc()
+        log.warning("trade.gap_detected", symbol=symbol, after=last, next=next_id, missing=missing)
+        await self._status.report(
+            self._status.state, f"trade gap: {missing} missing after {last}", symbol=symbol
+        )
+
     async def _on_trades(self, msg: m.KrakenTradeMsg, received_ts: int) -> None:
         for trade in parse.parse_trades(msg, received_ts, self.precision_of):
             trade_id = int(trade.trade_id)
             last = self._last_trade_id.get(trade.symbol)
             if last is not None and trade_id > last + 1:
-                self._metrics.gaps.labels(EXCHANGE, "trade").inc()
-                log.warning(
-                    "trade.gap_detected",
-                    symbol=trade.symbol,
-                    after=last,
-                    next=trade_id,
-                    missing=trade_id - last - 1,
-                )
+                await self._on_trade_gap(trade.symbol, last, trade_id)
             if last is not None and trade_id <= last:
                 self._metrics.gaps.labels(EXCHANGE, "trade_duplicate").inc()
                 log.warning("trade.duplicate_skipped", symbol=trade.symbol, trade_id=trade_id)
@@ -133,7 +166,7 @@ class KrakenStream:
         snapshot = msg.type == "snapshot"
         for item in msg.data:
             symbol, precision = item.symbol, self.precision_of(item.symbol)
-            bids, asks = parse.book_levels(item.bids), parse.book_levels(item.asks)
+            bids, asks = item.bids, item.asks  # decoded as `PriceLevel`s already (messages.py)
             try:
                 if not self.books.apply(
                     symbol,
@@ -164,9 +197,39 @@ class KrakenStream:
                 received_ts,
                 precision,
             )
-            await self._publish(topics.BOOK, f"{EXCHANGE}:{symbol}", update, exchange_ts)
+            await self._publisher.publish(topics.BOOK, f"{EXCHANGE}:{symbol}", update, exchange_ts)
+
+    async def _on_candles(self, candles: list[OHLCV]) -> None:
+        if self._candles is None:
+            for candle in candles:
+                await self.publish_candle(candle)
+            return
+        async with self._candles_lock:
+            conflated = self._candles.conflated
+            for candle in candles:
+                key = (candle.symbol, candle.timeframe)
+                for out in self._candles.offer(key, candle.open_ts, candle):
+                    await self.publish_candle(out)
+            if saved := self._candles.conflated - conflated:
+                self._conflated.inc(saved)
+
+    async def publish_due_candles(self) -> None:
+        """The forming candles held back for a whole interval (call it on a timer)."""
+        if self._candles is not None:
+            async with self._candles_lock:
+                for candle in self._candles.due():
+                    await self.publish_candle(candle)
+
+    async def drain_candles(self) -> None:
+        """Every forming candle held back, now: on disconnect and on stop, so that no window's
+        final value waits for a connection that may never come back."""
+        if self._candles is not None:
+            async with self._candles_lock:
+                for candle in self._candles.drain():
+                    await self.publish_candle(candle)
 
     async def publish_candle(self, candle: OHLCV) -> None:
+        """One candle as is: REST history, and what conflation lets through."""
         key = f"{EXCHANGE}:{candle.symbol}"  # by symbol: co-partitioned with its trades
         await self._publish(topics.OHLC, key, candle, candle.exchange_ts)
 

@@ -97,8 +97,8 @@ def test_book_snapshot_and_update() -> None:
     update = parse.book_update(
         "BTC/USD",
         True,
-        parse.book_levels(item.bids),
-        parse.book_levels(item.asks),
+        item.bids,
+        item.asks,
         item.checksum,
         10,
         parse.rfc3339_micros(item.timestamp or ""),

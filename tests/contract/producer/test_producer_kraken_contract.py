@@ -217,6 +217,63 @@ async def test_a_skipped_book_update_is_caught_by_the_checksum_and_resynced() ->
         _rebuild(books, "ETH/USD")
 
 
+async def test_snapshots_lost_after_a_reconnect_are_asked_for_again_and_reported() -> None:
+    # The exchange stalls right after the reconnect: the answers to the resubscription are lost
+    # while the socket stays (shorter than the 3 s silence timeout).
+    async with running_producer() as run:
+        p = run.published
+        await wait_for(lambda: {b.symbol for b in p.of("md.book.v1")} >= SYMBOLS, what="books")
+        await run.sim.control.inject("drop")
+        await run.sim.control.inject("stall:1.5")
+        await wait_for(lambda: run.adapter.public.reconnects >= 1, what="reconnect")
+        mark = len(p.of("md.book.v1"))
+
+        def asked_again() -> set[str]:
+            return {
+                s.symbol or ""
+                for s in p.of("md.status.v1")
+                if isinstance(s, ConnectionStatus)
+                and s.state is ConnectionState.RESYNCING
+                and "no snapshot" in s.detail
+            }
+
+        await wait_for(lambda: asked_again() >= SYMBOLS, what="snapshots asked for again")
+        await wait_for(
+            lambda: {b.symbol for b in p.of("md.book.v1")[mark:] if b.is_snapshot} >= SYMBOLS,
+            what="fresh snapshots",
+        )
+        assert run.metric("marketdata_producer_resyncs_total", exchange="kraken") >= len(SYMBOLS)
+        assert run.adapter.public.reconnects == 1, "asking again never recycles the connection"
+        books = [b for b in p.of("md.book.v1") if isinstance(b, BookUpdate)]
+        for symbol in SYMBOLS:
+            _rebuild(books, symbol)
+
+
+async def test_trades_lost_in_a_stall_are_reported_as_a_trade_gap() -> None:
+    async with running_producer() as run:
+        p = run.published
+        await wait_for(lambda: len(p.of("md.trades.v1")) >= 3, what="trades")
+        await run.sim.control.inject("stall:1")
+        await wait_for(
+            lambda: (
+                run.metric("marketdata_producer_gaps_total", exchange="kraken", kind="trade") >= 1
+            ),
+            what="trade gap",
+        )
+        gaps = [
+            s
+            for s in p.of("md.status.v1")
+            if isinstance(s, ConnectionStatus) and s.detail.startswith("trade gap: ")
+        ]
+        assert gaps
+        assert all(s.symbol in SYMBOLS for s in gaps)
+        trades = [t for t in p.of("md.trades.v1") if isinstance(t, Trade)]
+        for report in gaps:  # the report names the last trade before the hole
+            after = report.detail.rsplit(" ", 1)[-1]
+            assert any(t.symbol == report.symbol and t.trade_id == after for t in trades)
+        assert run.adapter.public.reconnects == 0
+
+
 async def test_a_duplicated_trade_is_published_once_and_counted() -> None:
     async with running_producer() as run:
         p = run.published

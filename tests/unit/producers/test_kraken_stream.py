@@ -1,0 +1,215 @@
+"""Kraken's forming candles through the stream: at most one per interval and key, every window's
+final value, in order; released by the timer, on a dropped public stream and on stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from prometheus_client import CollectorRegistry
+
+from marketdata.config import ExchangeSettings
+from producers.exchanges.kraken.adapter import KrakenAdapter
+from producers.exchanges.kraken.stream import KrakenStream
+from producers.status import ProducerMetrics, StatusReporter
+from schemas.models import OHLCV
+from tests.contract.producer.producer_harness import RecordingPublisher, wait_for
+
+MINUTE_US = 60_000_000
+CONFLATED = "marketdata_producer_conflated_records_total"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ohlc_frame(
+    close: float, *, minute: int = 0, interval: int = 1, symbol: str = "BTC/USD"
+) -> bytes:
+    candle = {
+        "symbol": symbol,
+        "open": 100.0,
+        "high": max(100.0, close),
+        "low": min(100.0, close),
+        "close": close,
+        "volume": 1.0,
+        "trades": 1,
+        "interval_begin": f"2026-09-25T17:{minute:02d}:00.000000000Z",
+        "interval": interval,
+    }
+    return msgspec.json.encode({"channel": "ohlc", "type": "update", "data": [candle]})
+
+
+async def _no_resync(symbol: str, reason: str) -> None:
+    raise AssertionError(f"no book here to resync ({symbol}: {reason})")
+
+
+class Setup:
+    def __init__(self, conflate_seconds: float) -> None:
+        self.clock = Clock()
+        self.published = RecordingPublisher()
+        self.registry = CollectorRegistry()
+        self.stream = KrakenStream(
+            10,
+            self.published,
+            StatusReporter("kraken", self.published),
+            ProducerMetrics(self.registry),
+            _no_resync,
+            ohlc_conflate_seconds=conflate_seconds,
+            clock=self.clock,
+        )
+
+    async def feed(
+        self,
+        at: float,
+        close: float,
+        *,
+        minute: int = 0,
+        interval: int = 1,
+        symbol: str = "BTC/USD",
+    ) -> None:
+        self.clock.now = at
+        frame = ohlc_frame(close, minute=minute, interval=interval, symbol=symbol)
+        await self.stream.on_frame(frame, 1)
+
+    def candles(self) -> list[OHLCV]:
+        return [c for c in self.published.of("md.ohlc.v1") if isinstance(c, OHLCV)]
+
+    def closes(self) -> list[float]:
+        return [c.close for c in self.candles()]
+
+    def conflated(self) -> float:
+        labels = {"exchange": "kraken", "topic": "md.ohlc.v1"}
+        return self.registry.get_sample_value(CONFLATED, labels) or 0.0
+
+
+async def test_a_burst_sends_its_first_candle_then_after_the_interval_its_last() -> None:
+    s = Setup(0.5)
+    for at, close in ((0.0, 1.0), (0.1, 2.0), (0.2, 3.0), (0.3, 4.0)):
+        await s.feed(at, close)
+    assert s.closes() == [1.0]
+
+    s.clock.now = 0.4
+    await s.stream.publish_due_candles()
+    assert s.closes() == [1.0], "not yet an interval since the last one went out"
+
+    s.clock.now = 0.5
+    await s.stream.publish_due_candles()
+    assert s.closes() == [1.0, 4.0]
+    assert s.conflated() == 2  # 2.0 and 3.0 never went out
+    [first, last] = s.candles()
+    assert (last.symbol, last.timeframe, last.open_ts) == (first.symbol, "1m", first.open_ts)
+    assert s.published.records["md.ohlc.v1"][-1][0] == "kraken:BTC/USD"
+
+
+async def test_a_new_window_releases_the_final_value_of_the_previous_one_first() -> None:
+    s = Setup(0.5)
+    await s.feed(0.0, 1.0, minute=0)
+    await s.feed(0.1, 2.0, minute=0)
+    await s.feed(0.2, 3.0, minute=0)
+    await s.feed(0.3, 4.0, minute=1)
+
+    assert s.closes() == [1.0, 3.0, 4.0]
+    opens = [c.open_ts for c in s.candles()]
+    assert opens[1] == opens[0]
+    assert opens[2] == opens[1] + MINUTE_US
+
+
+async def test_each_symbol_and_interval_is_conflated_on_its_own() -> None:
+    s = Setup(0.5)
+    await s.feed(0.0, 1.0)
+    await s.feed(0.0, 10.0, interval=5)
+    await s.feed(0.0, 100.0, symbol="ETH/USD")
+    await s.feed(0.1, 2.0)
+    assert s.closes() == [1.0, 10.0, 100.0]
+    assert s.conflated() == 0  # 2.0 waits; nothing was replaced yet
+
+
+async def test_drain_publishes_every_candle_held_back_at_once() -> None:
+    s = Setup(0.5)
+    await s.feed(0.0, 1.0)
+    await s.feed(0.1, 2.0)
+    await s.feed(0.1, 20.0, symbol="ETH/USD")
+    await s.feed(0.2, 21.0, symbol="ETH/USD")
+
+    await s.stream.drain_candles()
+    assert s.closes() == [1.0, 20.0, 2.0, 21.0]
+    await s.stream.drain_candles()
+    s.clock.now = 10.0
+    await s.stream.publish_due_candles()
+    assert len(s.closes()) == 4, "nothing is published twice"
+
+
+async def test_zero_publishes_every_candle_as_it_comes() -> None:
+    s = Setup(0)
+    for at, close in ((0.0, 1.0), (0.0, 2.0), (0.0, 3.0)):
+        await s.feed(at, close)
+    assert s.closes() == [1.0, 2.0, 3.0]
+    await s.stream.drain_candles()
+    await s.stream.publish_due_candles()
+    assert s.closes() == [1.0, 2.0, 3.0]
+    assert s.conflated() == 0
+
+
+async def test_rest_history_is_never_conflated() -> None:
+    s = Setup(60.0)
+    await s.feed(0.0, 1.0)
+    [live] = s.candles()
+    history = [msgspec.structs.replace(live, close=close, closed=True) for close in (5.0, 6.0)]
+    for candle in history:
+        await s.stream.publish_candle(candle)
+    assert s.closes() == [1.0, 5.0, 6.0]
+
+
+# ---- the adapter owns the releases: a dropped public stream and stop() -------------------------
+
+
+def adapter(published: RecordingPublisher, ws_url: str) -> KrakenAdapter:
+    settings = ExchangeSettings.model_validate(
+        {
+            "ws_url": ws_url,
+            "rest_url": "http://127.0.0.1:1",
+            "ohlc_conflate_ms": 60_000,  # nothing comes due by itself during a test
+            "backoff": {"initial_seconds": 30, "max_seconds": 30},
+        }
+    )
+    status = StatusReporter("kraken", published)
+    return KrakenAdapter(settings, published, status, ProducerMetrics(CollectorRegistry()))
+
+
+async def _feed_a_held_back_candle(kraken: KrakenAdapter) -> None:
+    await kraken.stream.on_frame(ohlc_frame(1.0), 1)
+    await kraken.stream.on_frame(ohlc_frame(2.0), 2)
+
+
+def _closes(published: RecordingPublisher) -> list[float]:
+    return [c.close for c in published.of("md.ohlc.v1") if isinstance(c, OHLCV)]
+
+
+async def test_stop_publishes_the_candles_held_back() -> None:
+    published = RecordingPublisher()
+    kraken = adapter(published, "ws://127.0.0.1:1")
+    await _feed_a_held_back_candle(kraken)
+    assert _closes(published) == [1.0]
+
+    await kraken.stop()
+    assert _closes(published) == [1.0, 2.0]
+
+
+async def test_a_dropped_public_stream_publishes_the_candles_held_back() -> None:
+    # Nothing listens on port 1: the connection fails at once, as a dropped one does.
+    published = RecordingPublisher()
+    kraken = adapter(published, "ws://127.0.0.1:1")
+    await _feed_a_held_back_candle(kraken)
+
+    session = asyncio.create_task(kraken.public.run())
+    try:
+        await wait_for(lambda: _closes(published) == [1.0, 2.0], timeout=5, what="drained")
+    finally:
+        await kraken.stop()
+        await session
+    assert _closes(published) == [1.0, 2.0]
