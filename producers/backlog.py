@@ -175,8 +175,10 @@ class Backlog:
         if entry.policy is Policy.LATEST and self.conflating:
             self._latest[(entry.topic, entry.key)] = entry
         elif entry.policy is Policy.AUDIT:
+            _let_go_of_done(self._audit)
             self._audit.append(entry)
         elif entry.policy is Policy.BOOK:
+            _let_go_of_done(self._books)
             self._books.append(entry)
 
     def _refuse(self, entry: Entry, reason: Shed) -> Admission:
@@ -332,3 +334,13 @@ class Backlog:
         """Kafka caught up: tickers stop conflating (gates stay until their snapshots)."""
         self.conflating = False
         self._latest.clear()
+
+
+def _let_go_of_done(entries: deque[Entry]) -> None:
+    """Drop the entries at the front that no longer wait (sent, acknowledged or shed).
+
+    The raw-frame and book indexes only serve shedding, which acts on waiting entries; entries
+    leave the queue in order, so trimming the front on every append keeps each index as long as
+    the entries still waiting, not every record ever published (with their payloads)."""
+    while entries and entries[0].state is not State.QUEUED:
+        entries.popleft()
