@@ -131,20 +131,8 @@ class StatusReporter:
             self.reconnects += 1
         if state is not ConnectionState.RESYNCING and state is not self.state:
             self.state, self.since = state, ts
-        record = ConnectionStatus(
-            exchange=self.exchange,
-            state=state,
-            since=self.since,
-            exchange_ts=ts,
-            received_ts=ts,
-            reconnects=self.reconnects,
-            last_message_ts=self.last_message_ts,
-            circuit=self._circuit(),
-            rate_limit_used=round(self._rate_limit_used(), 4),
-            attempt=attempt,
-            delay_seconds=delay_seconds,
-            symbol=symbol,
-            detail=detail[:500],
+        record = self._record(
+            state, ts, detail, attempt=attempt, delay_seconds=delay_seconds, symbol=symbol
         )
         if detail != "heartbeat":
             log.info(
@@ -160,13 +148,20 @@ class StatusReporter:
     def rate_limit_used(self) -> float:
         return self._rate_limit_used()
 
-    async def kafka_outage(self, report: OutageReport) -> None:
-        """What Kafka's absence cost, once it is over. The exchange connection's state is repeated
-        as it is: the outage was Kafka's, so it neither raises nor clears a connection alert."""
-        ts = now_us()
-        record = ConnectionStatus(
+    def _record(
+        self,
+        state: ConnectionState,
+        ts: int,
+        detail: str,
+        *,
+        attempt: int | None = None,
+        delay_seconds: float | None = None,
+        symbol: str | None = None,
+    ) -> ConnectionStatus:
+        """A status record: `state` and `detail` with what the reporter knows of the connection."""
+        return ConnectionStatus(
             exchange=self.exchange,
-            state=self.state,
+            state=state,
             since=self.since,
             exchange_ts=ts,
             received_ts=ts,
@@ -174,8 +169,17 @@ class StatusReporter:
             last_message_ts=self.last_message_ts,
             circuit=self._circuit(),
             rate_limit_used=round(self._rate_limit_used(), 4),
-            detail=report.summary()[:500],
+            attempt=attempt,
+            delay_seconds=delay_seconds,
+            symbol=symbol,
+            detail=detail[:500],
         )
+
+    async def kafka_outage(self, report: OutageReport) -> None:
+        """What Kafka's absence cost, once it is over. The exchange connection's state is repeated
+        as it is: the outage was Kafka's, so it neither raises nor clears a connection alert."""
+        ts = now_us()
+        record = self._record(self.state, ts, report.summary())
         log.warning(
             "kafka.outage_reported",
             exchange=self.exchange,
