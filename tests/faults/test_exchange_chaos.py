@@ -51,7 +51,7 @@ from simulator.state import BookTruth
 from tests.contract.producer.producer_harness import settings_for
 from tests.faults.pipeline_harness import Fetched, by_key, end_offsets, read_from
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.slow]
 
 SYMBOLS = ("BTC/EUR", "ETH/BTC")  # published by no other test
 KEYS = tuple(f"kraken:{s}" for s in SYMBOLS)

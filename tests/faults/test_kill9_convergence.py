@@ -67,7 +67,7 @@ from tests.faults.pipeline_harness import (
 )
 from tests.integration.processor_harness import worker, write_config
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.slow]
 
 SYMBOLS = ("ADA/USD", "DOGE/USD")  # published by no other test
 KEYS = tuple(f"kraken:{s}" for s in SYMBOLS)
