@@ -12,9 +12,16 @@ publishes what it returns, so replaying the same input gives the same output.
   the exchange's candle for that window (when known) is published instead of ours.
 - **Reconciliation**: every later closed 1m candle is compared with the exchange's final 1m
   candle for the same window (prices at the instrument's precision, volume within a size tick).
-  A mismatch is counted and raises a `candle_mismatch` alert; the next match clears it.
+  A mismatch is counted and raises a `candle_mismatch` alert; the next match clears it. The
+  exchange's candle then stands for the window (ours missed trades, or saw wrong ones).
 - **Gaps**: a window we closed without any trade of ours (the feed was down) but for which the
   exchange has a final candle is filled with the exchange's candle.
+
+Trades and exchange candles come from two topics, read by two agents, so either may run ahead.
+The closed candle a window ends with does not depend on which: it is `settled(ours, theirs)`
+once both are known, whichever came first (a correction is published when theirs comes later),
+ours alone when the exchange never sends a final one, and theirs alone for a window we had no
+trade in. Only the indicators may differ: they move once per window, with what was known then.
 """
 
 from __future__ import annotations
@@ -50,6 +57,11 @@ class SymbolSeries(msgspec.Struct):
     each timeframe, and 1m windows to reconcile)."""
     awaiting: dict[int, OHLCV] = msgspec.field(default_factory=dict)
     """Our closed 1m candles whose exchange counterpart is not final yet."""
+    history_through: dict[str, int] = msgspec.field(default_factory=dict)
+    """Per timeframe: open_ts of the newest history candle published (a restarted producer
+    backfills the same history again: published once)."""
+    awaiting_first: dict[str, OHLCV] = msgspec.field(default_factory=dict)
+    """Per timeframe: our closed partial first window while the exchange's is not final yet."""
     closed_recent: dict[str, list[int]] = msgspec.field(default_factory=dict)
     """Per timeframe: open_ts of our recent closed windows (ascending), to tell a gap from a
     re-sent candle."""
@@ -115,6 +127,7 @@ def on_trade(series: SymbolSeries, trade: Trade) -> Step:
         # the forming candle's preview, not the previous close.
         for candle in sorted(builder.add(trade), key=lambda c: not c.closed):
             _emit(series, tf, candle, step)
+        _fill_gaps(series, tf, builder, step)
         step.late += builder.late_dropped - late_before
     return step
 
@@ -125,6 +138,7 @@ def on_clock(series: SymbolSeries, now_us: int) -> Step:
     for tf, builder in series.builders.items():
         for candle in builder.advance(now_us):
             _emit(series, tf, candle, step)
+        _fill_gaps(series, tf, builder, step)
     return step
 
 
@@ -177,30 +191,58 @@ def _final_exchange_candle(
 ) -> None:
     """The exchange will not change this candle any more. `history`: the exchange itself says
     it is closed (its REST OHLC), rather than a later window having appeared on the stream."""
-    tf, first = candle.timeframe, builder.first_open_ts
-    if first is None or candle.open_ts < first:
+    tf, first, open_ts = candle.timeframe, builder.first_open_ts, candle.open_ts
+    finals = series.exchange_final.setdefault(tf, {})
+    if first is None or open_ts < first:
         # Before our first trade: seed. Only from history: the stream's opening snapshot holds
         # the last few windows and may arrive first; seeding those would make the indicators
         # refuse the 720 older windows of the backfill that follows.
         if history:
-            _apply_closed(series, tf, candle, step)
+            through = series.history_through.get(tf, -1)
+            _apply_closed(series, tf, candle, step, publish=open_ts > through)
+            series.history_through[tf] = max(through, open_ts)
+        if first is None:  # our trades may yet cover this window: settled when ours closes
+            _remember(finals, open_ts, candle)
         return
-    if candle.open_ts == first:
-        if candle.open_ts in builder.windows:  # the partial window: used when ours closes
-            series.exchange_final.setdefault(tf, {})[candle.open_ts] = candle
+    if open_ts == first:
+        ours = series.awaiting_first.get(tf)
+        if ours is not None and ours.open_ts == open_ts:  # ours closed it, provisionally
+            del series.awaiting_first[tf]
+            step.candles.append(_settled(ours, candle, partial=True))
+        elif open_ts in builder.windows:  # the partial window: used when ours closes
+            finals[open_ts] = candle
         return
-    if tf == RECONCILED_TIMEFRAME and (ours := series.awaiting.pop(candle.open_ts, None)):
+    if tf == RECONCILED_TIMEFRAME and (ours := series.awaiting.pop(open_ts, None)):
         _reconcile(series, ours, candle, step)
+        if (settled := _settled(ours, candle)) is not ours:
+            step.candles.append(settled)
         return
     if (
-        candle.open_ts in builder.windows
-        or candle.open_ts + builder.length_us + builder.grace_us > builder.watermark
+        open_ts in builder.windows
+        or open_ts + builder.length_us + builder.grace_us > builder.watermark
     ):
-        if tf == RECONCILED_TIMEFRAME:  # ours is still forming, or not begun: compare later
-            finals = series.exchange_final.setdefault(tf, {})
-            finals[candle.open_ts] = candle
-            _prune(finals)
+        # Ours is still forming (compared when it closes), or not begun (a gap if it never
+        # does: `_fill_gaps`).
+        _remember(finals, open_ts, candle)
         return
+    _fill_gap(series, tf, candle, step)
+
+
+def _fill_gaps(series: SymbolSeries, tf: str, builder: CandleBuilder, step: Step) -> None:
+    """Final exchange candles of windows that closed without a trade of ours: the feed was down."""
+    finals, first = series.exchange_final.get(tf), builder.first_open_ts
+    if not finals or first is None:
+        return
+    for open_ts in sorted(finals):
+        if open_ts + builder.length_us + builder.grace_us > builder.watermark:
+            break
+        if open_ts < first:  # history that seeded the indicators: nothing of ours to settle
+            del finals[open_ts]
+        elif open_ts > first and open_ts not in builder.windows:
+            _fill_gap(series, tf, finals.pop(open_ts), step)
+
+
+def _fill_gap(series: SymbolSeries, tf: str, candle: OHLCV, step: Step) -> None:
     recent = series.closed_recent.setdefault(tf, [])
     if candle.open_ts in recent or (recent and candle.open_ts < recent[0]):
         return  # ours closed it (a re-sent candle), or it is older than we remember
@@ -212,6 +254,21 @@ def _final_exchange_candle(
         _apply_closed(series, tf, candle, step)
     else:
         step.candles.append(candle)
+
+
+def _settled(ours: OHLCV, theirs: OHLCV, *, partial: bool = False) -> OHLCV:
+    """The closed candle a window keeps once ours and the exchange's final one are both known,
+    the same whichever came first: ours when they agree, else the exchange's (always for the
+    partial first window, which missed the trades before our feed started)."""
+    if not partial and candles_agree(ours, theirs):
+        return ours
+    received = max(ours.received_ts, theirs.received_ts)
+    return msgspec.structs.replace(theirs, closed=True, received_ts=received)
+
+
+def _remember(windows: dict[int, OHLCV], open_ts: int, candle: OHLCV) -> None:
+    windows[open_ts] = candle
+    _prune(windows)
 
 
 def _prune(windows: dict[int, Any]) -> None:
@@ -234,22 +291,29 @@ def _emit(series: SymbolSeries, tf: str, candle: OHLCV, step: Step) -> None:
             series.forming_dirty.append(tf)
         return
     builder = series.builders[tf]
-    finals = series.exchange_final.get(tf, {})
-    if candle.open_ts == builder.first_open_ts:
-        exchange = finals.pop(candle.open_ts, None) or _latest_of(series, tf, candle.open_ts)
-        if exchange is not None:  # ours missed the trades before the feed started
-            candle = msgspec.structs.replace(exchange, closed=True, received_ts=candle.received_ts)
-    recent = series.closed_recent.setdefault(tf, [])
-    recent.append(candle.open_ts)
-    del recent[:-_KEEP_WINDOWS]
-    if candle.open_ts != builder.first_open_ts and tf == RECONCILED_TIMEFRAME:
-        exchange = finals.pop(candle.open_ts, None)
-        if exchange is not None:
-            _reconcile(series, candle, exchange, step)
+    open_ts = candle.open_ts
+    theirs = series.exchange_final.get(tf, {}).pop(open_ts, None)
+    if open_ts == builder.first_open_ts:  # ours missed the trades before the feed started
+        if theirs is not None:
+            candle = _settled(candle, theirs, partial=True)
+        else:  # the exchange's forming candle stands in until its final one comes
+            series.awaiting_first[tf] = candle
+            if (latest := _latest_of(series, tf, open_ts)) is not None:
+                candle = msgspec.structs.replace(
+                    latest, closed=True, received_ts=candle.received_ts
+                )
+    elif tf == RECONCILED_TIMEFRAME:
+        if theirs is not None:
+            _reconcile(series, candle, theirs, step)
+            candle = _settled(candle, theirs)
         else:
-            series.awaiting[candle.open_ts] = candle
-            _prune(series.awaiting)
-    _apply_closed(series, tf, candle, step)
+            _remember(series.awaiting, open_ts, candle)
+    recent = series.closed_recent.setdefault(tf, [])
+    recent.append(open_ts)
+    del recent[:-_KEEP_WINDOWS]
+    # Published even if the indicators saw this window already (seeded from history that
+    # overlapped our first trades): a forming candle of ours may have followed the seed.
+    _apply_closed(series, tf, candle, step, publish=True)
 
 
 def _latest_of(series: SymbolSeries, tf: str, open_ts: int) -> OHLCV | None:
@@ -257,13 +321,18 @@ def _latest_of(series: SymbolSeries, tf: str, open_ts: int) -> OHLCV | None:
     return latest if latest is not None and latest.open_ts == open_ts else None
 
 
-def _apply_closed(series: SymbolSeries, tf: str, candle: OHLCV, step: Step) -> None:
+def _apply_closed(
+    series: SymbolSeries, tf: str, candle: OHLCV, step: Step, *, publish: bool = False
+) -> None:
+    """Move the indicators with a closed candle and publish it; a window the indicators saw
+    already is published only if `publish`."""
     indicator = series.indicators[tf].close(candle)
-    if indicator is None:
-        return  # a replay of history we already applied
-    step.indicators_moved = True
+    if indicator is None and not publish:
+        return
     step.candles.append(candle if candle.closed else msgspec.structs.replace(candle, closed=True))
-    step.indicators.append(indicator)
+    if indicator is not None:
+        step.indicators_moved = True
+        step.indicators.append(indicator)
 
 
 def candles_agree(ours: OHLCV, theirs: OHLCV) -> bool:

@@ -4,15 +4,16 @@ part comes back under the supervisor, and once the exchange is paused everything
 content:
 
 - the API's order books and last prices and trades equal the simulator's own truth;
-- every closed 1m candle the API serves equals the simulator's OHLC for that window, except the
-  windows the producer's downtime cut trades out of (trade ids show exactly which);
+- every closed 1m candle the API serves equals the simulator's OHLC for that window, the windows
+  the producer's downtime cut trades out of (trade ids show exactly which) too: the processor
+  settles those on the exchange's own candle;
 - the per-key sequence numbers in the raw topics show one unbroken run per producer process:
   the only loss is the producer's downtime (a restarted producer starts a new run, by design);
 - the table topics (books, prices, candles built from trades) equal what a fresh, undisturbed
   processor (new app id) computes from the same input records. Both processors start at the
   offsets where this test's input begins, not at the beginning of the session broker's topics.
   Indicators are left out of this comparison: they depend on the order in which the processor
-  reads two input topics (see `reproducible`), a product issue this test found.
+  reads two input topics (see `reproducible`).
 
 The simulator runs in this process on an exchange clock six times faster than the wall clock
 (`ScaledClock`), so one-minute windows close every 10 s and the test sees several close, built
@@ -39,7 +40,6 @@ import yaml
 
 from marketdata.kafka.admin import ensure_topics
 from marketdata.kafka.local import free_port
-from processors.candles import TIMEFRAME_US
 from schemas import topics as t
 from schemas.models import (
     OHLCV,
@@ -213,26 +213,18 @@ def cut_windows(trades: list[Trade]) -> tuple[set[int], int]:
     return cut, lost
 
 
-def reproducible(
-    tables: dict[tuple[str, str], Record], first_trade: dict[str, int]
-) -> dict[tuple[str, str], Record]:
+def reproducible(tables: dict[tuple[str, str], Record]) -> dict[tuple[str, str], Record]:
     """What two processors fed the same records must agree on, whatever order their agents
     happen to take the input topics in.
 
-    Left out, because the processor's result depends on that order (a product issue this test
-    found; see the report of issue #7): the indicators, and the candles up to the first window
-    built from trades, whose values depend on whether the exchange's OHLC history (md.ohlc.v1,
-    one agent) is read before the first window of trades (md.trades.v1, another agent) closes.
-    A price's `seq` counts its changes, and tickers and trades move a price through two agents
-    too: its content must agree, not its count."""
+    Candles are settled the same way in any order (processors/series.py); indicators are not:
+    a window moves them once, with what was known then (ours, or the exchange's candle when it
+    came first), so they are left out. A price's `seq` counts its changes, and tickers and
+    trades move a price through two agents: its content must agree, not its count."""
     out: dict[tuple[str, str], Record] = {}
     for (topic, key), record in tables.items():
         if isinstance(record, IndicatorSet):
             continue
-        if isinstance(record, OHLCV):
-            length = TIMEFRAME_US[record.timeframe]
-            if record.open_ts <= first_trade[record.symbol] // length * length:
-                continue
         plain = (
             msgspec.structs.replace(record, seq=0) if isinstance(record, PriceTicker) else record
         )
@@ -276,17 +268,14 @@ async def test_kill_9_of_each_part_under_load_converges_on_the_exchange_and_an_u
                 inputs = await read_from(bootstrap, start, KEYS)
                 check_sequences(inputs)
                 trades = by_key(inputs, t.TRADES.name)
-                first_trade = {
-                    k.split(":", 1)[1]: sequenced(trades[k])[0].exchange_ts for k in KEYS
-                }
                 for key in KEYS:
                     await check_candles(http, sim, key.split(":", 1)[1], trades[key])
         finally:
             assert run.stop() == 0, run.tail()
 
-    ours = reproducible(latest_by_key(await read_from(bootstrap, tables_start, KEYS)), first_trade)
+    ours = reproducible(latest_by_key(await read_from(bootstrap, tables_start, KEYS)))
     assert {k[0] for k in ours} == {t.PRICES.name, t.BOOKS.name, t.CANDLES.name}
-    await check_against_fresh(bootstrap, tmp_path, fresh_id, ours, first_trade)
+    await check_against_fresh(bootstrap, tmp_path, fresh_id, ours)
 
 
 async def chaos(
@@ -314,9 +303,10 @@ async def chaos(
 async def check_candles(
     http: httpx.AsyncClient, sim: SimulatorHandle, symbol: str, records: list[Record]
 ) -> None:
-    """Closed 1m candles from the first trade's window on equal the exchange's OHLC, except
-    the windows the producer's downtime cut trades out of. Every window that must be closed by
-    the last trade (its end plus the grace period passed) is."""
+    """Closed 1m candles from the first trade's window on equal the exchange's OHLC, the
+    windows the producer's downtime cut trades out of too (settled on the exchange's candle).
+    Every window that must be closed by the last trade (its end plus the grace period passed)
+    is."""
     trades = [r for r in records if isinstance(r, Trade)]
     cut, lost = cut_windows(trades)
     assert cut, f"{symbol}: the producer's downtime lost no trades?"
@@ -335,10 +325,11 @@ async def check_candles(
         assert time.monotonic() < deadline, f"{symbol}: windows not closed: {candles[-5:]}"
         await asyncio.sleep(0.5)
     rows = {r[0] * 1_000_000: r for r in await rest(sim, "OHLC", list[OhlcRow], pair=symbol)}
-    compared = [c for ts, c in sorted(closed.items()) if ts not in cut]
+    compared = [c for _, c in sorted(closed.items())]
     assert any(c.source is CandleSource.AGGREGATED and c.open_ts > since for c in compared), (
         f"{symbol}: no whole window built from trades to compare: {candles[-6:]}, cut {cut}"
     )
+    assert any(c.open_ts in cut for c in compared), f"{symbol}: no cut window closed: {cut}"
     for c in compared:
         row = rows[c.open_ts]
         assert [float(x) for x in row[1:5]] == [c.open, c.high, c.low, c.close], (c, row)
@@ -365,7 +356,6 @@ async def check_against_fresh(
     tmp_path: Path,
     app_id: str,
     want: dict[tuple[str, str], Record],
-    first_trade: dict[str, int],
 ) -> None:
     """A processor that never crashed, fed the same input records, writes the same tables."""
     start = await end_offsets(bootstrap, TABLES)
@@ -375,7 +365,7 @@ async def check_against_fresh(
     with worker(config, tmp_path / "fresh.log") as w:
         while True:
             fetched = await read_from(bootstrap, start, KEYS)
-            fresh = reproducible(latest_by_key(fetched), first_trade)
+            fresh = reproducible(latest_by_key(fetched))
             if fresh == want:
                 print(f"the fresh processor agreed after {time.monotonic() - began:.1f}s")
                 return

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marketdata.config.processors import IndicatorSettings
 from processors.candles import MINUTE_US
@@ -245,3 +247,107 @@ def test_history_arriving_after_the_live_stream_still_seeds_the_indicators() -> 
     assert len(published) == 60
     assert s.indicators["1m"].closed == 60
     assert s.exchange_latest["1m"].open_ts == now  # the live window is still the latest
+
+
+# ---- the two input topics in any interleaving ---------------------------------------------------
+
+STEP_US = 6_000_000  # ten trades a window
+
+
+def truth_trades() -> list[Trade]:
+    """Ten windows of the exchange's trades."""
+    return [
+        trade(
+            T0 + w * MINUTE_US + k * STEP_US,
+            100.0 + (w * 10 + k) * 7 % 11,
+            0.5 + k % 3,
+            n=1 + w * 10 + k,
+        )
+        for w in range(10)
+        for k in range(10)
+    ]
+
+
+def aggregate(trades: list[Trade], *, closed: bool) -> OHLCV:
+    """The exchange's candle of one window's trades."""
+    first, last = trades[0], trades[-1]
+    volume = sum(t.qty for t in trades)
+    return OHLCV(
+        exchange="kraken",
+        symbol="BTC/USD",
+        timeframe="1m",
+        open_ts=first.exchange_ts - first.exchange_ts % MINUTE_US,
+        open=first.price,
+        high=max(t.price for t in trades),
+        low=min(t.price for t in trades),
+        close=last.price,
+        volume=volume,
+        trades=len(trades),
+        vwap=sum(t.price * t.qty for t in trades) / volume,
+        closed=closed,
+        source=CandleSource.EXCHANGE,
+        exchange_ts=last.exchange_ts,
+        received_ts=last.received_ts + 5000,
+        price_precision=1,
+        size_precision=8,
+    )
+
+
+def scenario() -> tuple[list[Trade], list[OHLCV]]:
+    """Our feed starts inside window 1 and is down from the second half of window 4 into window
+    6 (window 5 has no trade of ours); the producer backfills the exchange's history when it
+    starts and again when it comes back, and streams each window's candle twice as it forms."""
+    truth = truth_trades()
+    window = {w: truth[w * 10 : w * 10 + 10] for w in range(10)}
+    ours = [t for t in truth[15:] if not 46 <= int(t.trade_id) <= 62]
+    history_1 = [aggregate(window[0], closed=True), aggregate(window[1][:5], closed=False)]
+    history_2 = [aggregate(window[w], closed=True) for w in range(7)]
+    history_2.append(aggregate(window[7][:3], closed=False))
+    stream: list[OHLCV] = []
+    for w in range(1, 10):
+        stream += [aggregate(window[w][:5], closed=False), aggregate(window[w], closed=False)]
+        if w == 6:
+            stream += history_2
+    return ours, history_1 + stream
+
+
+def final_candles(picks: list[bool], restore_at: int | None = None) -> dict[tuple[str, int], OHLCV]:
+    """The last candle published per (timeframe, window) when the two topics are read in the
+    interleaving `picks` (True: the next trade), optionally restoring the state from its
+    msgpack encoding (a changelog) part way through."""
+    trades, candles = scenario()
+    s = series(timeframes=("1m", "5m"))
+    out: dict[tuple[str, int], OHLCV] = {}
+    picks = picks + [True] * len(trades) + [False] * len(candles)
+    for i, pick in enumerate(picks):
+        if not trades and not candles:
+            break
+        if i == restore_at:
+            s = msgspec.msgpack.decode(msgspec.msgpack.encode(s), type=SymbolSeries)
+        take_trade = (pick and trades) or not candles
+        step = on_trade(s, trades.pop(0)) if take_trade else on_exchange_candle(s, candles.pop(0))
+        for c in step.candles:
+            out[(c.timeframe, c.open_ts)] = c
+    return out
+
+
+def test_every_window_ends_with_the_same_candle_whichever_topic_is_read_first() -> None:
+    trades_first = final_candles([True] * 1000)
+    candles_first = final_candles([False] * 1000)
+    assert trades_first == candles_first
+    one_minute = {ts: c for (tf, ts), c in trades_first.items() if tf == "1m"}
+    truth = truth_trades()
+    for w in range(9):  # every window closed by our last trade is the exchange's truth
+        c = one_minute[T0 + w * MINUTE_US]
+        assert c.closed, c
+        want = aggregate(truth[w * 10 : w * 10 + 10], closed=True)
+        assert (c.open, c.close, c.trades) == (want.open, want.close, want.trades), (w, c)
+    assert one_minute[T0 + 9 * MINUTE_US].closed is False  # still forming
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.booleans(), min_size=120), st.none() | st.integers(0, 150))
+def test_any_interleaving_of_trades_and_exchange_candles_ends_the_same(
+    picks: list[bool], restore_at: int | None
+) -> None:
+    assert final_candles(picks, restore_at) == final_candles([True] * 1000)
