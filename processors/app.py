@@ -22,6 +22,7 @@ from processors.agents import books, candles, positions, prices
 from processors.agents import freshness as freshness_agent
 from processors.metrics import ProcessorMetrics
 from processors.runtime import Context, log
+from processors.tables import WriteBehind
 from schemas.codec import Codec
 
 
@@ -60,8 +61,15 @@ def create_app(
         stream_ack_exceptions=False,
     )
     ctx = Context(settings, app, Codec(), ProcessorMetrics.on(registry))
+    ctx.writes = WriteBehind(cfg.changelog_flush_ms / 1000)
     if on_fatal is not None:
         ctx.on_fatal = on_fatal
+
+    if cfg.changelog_flush_ms:  # a quiet stream's last records are acknowledged too
+
+        @app.timer(cfg.changelog_flush_ms / 1000, name="tables-flush")  # type: ignore[untyped-decorator]
+        async def _flush_tables() -> None:
+            ctx.writes.flush()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, *_: Any, **__: Any) -> None:

@@ -4,13 +4,15 @@
   and the agent goes on with the next one.
 - Anything unexpected is fatal: the agent logs it and the worker exits at once without committing,
   so the supervisor restarts it and the record is processed again (never acknowledged and lost).
+- A record is acknowledged (so its offset may be committed) only once the table writes it made
+  are on their way to the changelogs (`processors.tables.WriteBehind`).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -21,6 +23,7 @@ from faust.types.tuples import FutureMessage
 from marketdata.config import Settings
 from marketdata.logs import get_logger
 from processors.metrics import ProcessorMetrics
+from processors.tables import WriteBehind
 from schemas import topics as t
 from schemas.codec import Codec, DecodeError
 from schemas.models import DeadLetter, Record
@@ -54,6 +57,8 @@ class Context:
     """When a list (tests on faust's in-memory test context): what would be sent to Kafka."""
     on_rebalance: list[Callable[[], None]] = field(default_factory=list)
     """Called when partitions are revoked: decoded caches may no longer be ours."""
+    writes: WriteBehind = field(default_factory=lambda: WriteBehind(0.0))
+    """Every table's batched writes, and the records waiting for them to be acknowledged."""
 
     def topic(self, spec: TopicSpec) -> faust.TopicT:
         """The faust topic of a contract topic (raw bytes in and out: the codec is ours)."""
@@ -110,7 +115,7 @@ class Context:
     ) -> None:
         """An agent's loop: decode each record (or dead-letter it) and hand it, with its
         offset, to `handle`; anything `handle` raises is fatal."""
-        async for event in stream.events():
+        async for event in self.events(stream):
             record = await self.decode(event, cls)
             if record is None:
                 continue
@@ -118,6 +123,15 @@ class Context:
                 await handle(record, event.message.offset)
             except Exception as exc:
                 self.on_fatal(agent, exc)
+
+    async def events(self, stream: StreamT[bytes]) -> AsyncIterator[EventT[Any]]:
+        """Every agent iterates its stream through here: an event is acknowledged with the
+        table writes flushed after the loop's body is done with it (never when the body
+        raised)."""
+        manual: faust.Stream[bytes] = stream.noack()  # type: ignore[attr-defined]
+        async for event in manual.events():
+            yield event
+            self.writes.hold(event)
 
     async def dead_letter(self, event: EventT[Any], exc: DecodeError) -> None:
         message = event.message

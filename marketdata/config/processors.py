@@ -79,6 +79,9 @@ class ProcessorSettings(Section):
     indicators: IndicatorSettings = IndicatorSettings()
     book_top_n: Annotated[int, Field(ge=1, le=1000)] = 25
     book_conflate_ms: Annotated[int, Field(ge=0)] = 100
+    changelog_flush_ms: Annotated[int, Field(ge=0, le=10_000)] = 100
+    """Table writes are batched: a key's latest state goes to its changelog at most this often,
+    and its input records are acknowledged (so committed) only after that. 0: on every write."""
     forming_candle_ms: Annotated[int, Field(ge=0)] = 250
     """A forming candle (and its indicator preview) is published at most this often per symbol
     and timeframe, by exchange time; closing always publishes. 0: on every trade."""

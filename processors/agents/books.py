@@ -21,7 +21,7 @@ from schemas.models import BookUpdate
 def register(ctx: Context, fresh: Freshness) -> None:
     cfg = ctx.settings.processors
     conflate_us = cfg.book_conflate_ms * 1000
-    table = StateTable(ctx.app, "books_by_symbol", BookState)
+    table = StateTable(ctx.app, "books_by_symbol", BookState, ctx.writes)
     ctx.on_rebalance.append(table.forget)
 
     async def publish(state: BookState, now: int) -> None:

@@ -41,8 +41,8 @@ class Candles:
         self._ctx, self._prices, self._fresh = ctx, prices, fresh
         self._cfg = ctx.settings.processors
         self._grace_us = int(self._cfg.grace_seconds * 1_000_000)
-        self.series = StateTable(ctx.app, "series_by_symbol", SymbolSeries)
-        self.indicators = StateTable(ctx.app, "indicators_by_symbol", SymbolSeries)
+        self.series = StateTable(ctx.app, "series_by_symbol", SymbolSeries, ctx.writes)
+        self.indicators = StateTable(ctx.app, "indicators_by_symbol", SymbolSeries, ctx.writes)
         self._last_active: dict[bytes, float] = {}  # monotonic time of the key's last record
         self._started = time.monotonic()
         ctx.on_rebalance.extend((self.series.forget, self.indicators.forget))
@@ -68,17 +68,9 @@ class Candles:
         return series
 
     def save(self, key: bytes, series: SymbolSeries, step: Step) -> None:
-        self.series.put(key, series, msgspec.structs.replace(series, indicators={}))
+        self.series.put(key, series, _without_indicators)
         if step.indicators_moved:
-            light = msgspec.structs.replace(
-                series,
-                builders={},
-                exchange_latest={},
-                exchange_final={},
-                awaiting={},
-                closed_recent={},
-            )
-            self.indicators.put(key, series, light)
+            self.indicators.put(key, series, _indicators_only)
 
     async def publish(self, step: Step, key: str) -> None:
         ctx = self._ctx
@@ -142,6 +134,22 @@ class Candles:
             if series.forming_dirty:
                 await self.publish(flush_forming(series), bkey.decode())
         self._ctx.metrics.table_size.labels("series_by_symbol").set(len(self.series))
+
+
+def _without_indicators(series: SymbolSeries) -> SymbolSeries:
+    return msgspec.structs.replace(series, indicators={})
+
+
+def _indicators_only(series: SymbolSeries) -> SymbolSeries:
+    return msgspec.structs.replace(
+        series,
+        builders={},
+        exchange_latest={},
+        exchange_final={},
+        awaiting={},
+        awaiting_first={},
+        closed_recent={},
+    )
 
 
 def register(ctx: Context, candles: Candles, fresh: Freshness) -> None:

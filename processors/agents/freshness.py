@@ -73,7 +73,7 @@ def register(ctx: Context, fresh: Freshness, bootstrap: str | None) -> None:
 
     @app.agent(ctx.topic(t.STATUS), name="status")
     async def status(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
+        async for event in ctx.events(stream):
             record = await ctx.decode(event, ConnectionStatus)
             if record is None:
                 continue

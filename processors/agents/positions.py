@@ -8,6 +8,8 @@ Without the account's own trade history the P&L is the 24 h change of the holdin
 
 from __future__ import annotations
 
+from typing import cast
+
 import msgspec
 from faust.types import StreamT
 
@@ -31,13 +33,13 @@ class Holdings(msgspec.Struct):
 
 
 def register(ctx: Context, prices: Prices, fresh: Freshness) -> None:
-    table = StateTable(ctx.app, "holdings_by_exchange", Holdings)
+    table = StateTable(ctx.app, "holdings_by_exchange", Holdings, ctx.writes)
     ctx.on_rebalance.append(table.forget)
     positions_in = prices.positions_in
 
     @ctx.app.agent(ctx.topic(t.BALANCES), name="balances-router")
     async def route_balances(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
+        async for event in ctx.events(stream):
             balance = await ctx.decode(event, Balance)
             if balance is None:
                 continue
@@ -55,10 +57,10 @@ def register(ctx: Context, prices: Prices, fresh: Freshness) -> None:
 
     @ctx.app.agent(positions_in, name="positions")
     async def positions(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
+        async for event in ctx.events(stream):
             try:
                 record = ctx.codec.decode(event.value)
-                key = event.key
+                key = cast(bytes, event.key)  # a raw-keyed internal topic
                 holdings = table.get(key) or Holdings()
                 if event.message.offset <= holdings.offset:
                     ctx.metrics.replays.labels("positions").inc()

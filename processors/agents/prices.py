@@ -42,7 +42,7 @@ class Prices:
     def __init__(self, ctx: Context, fresh: Freshness) -> None:
         self._ctx = ctx
         self._fresh = fresh
-        self.table = StateTable(ctx.app, "prices_by_symbol", PriceState)
+        self.table = StateTable(ctx.app, "prices_by_symbol", PriceState, ctx.writes)
         self.positions_in = ctx.internal("positions-in", partitions=t.BALANCES.partitions)
         ctx.on_rebalance.append(self.table.forget)
 
