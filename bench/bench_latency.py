@@ -10,8 +10,11 @@ warm-up. Two paths:
 - prices: exchange → producer → Kafka → processor → Kafka (`md.prices.v1`) → API → client.
 
 The simulator stamps events with this machine's clock, so the difference is a true latency.
+It also prints each part's CPU over the measured window (utime + stime from /proc, in % of one
+core): on two cores, a sum near 200% means the parts queue for the CPU.
 
     .venv/bin/python bench/bench_latency.py [--rates 500 2000] [--seconds 20] [--linger-ms 5 0]
+        [--set processors.changelogFlushMs=0 ...]
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import websockets
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.faults.pipeline_harness import part_pids  # noqa: E402
 
 
 def free_port() -> int:
@@ -42,21 +50,23 @@ def free_port() -> int:
         return port
 
 
-def start_system(tmp: Path, rate: int, port: int, linger_ms: int) -> subprocess.Popen[str]:
+def start_system(
+    tmp: Path, rate: int, port: int, linger_ms: int, overrides: dict[str, Any] | None = None
+) -> subprocess.Popen[str]:
+    doc: dict[str, Any] = {
+        "service": {"port": port, "host": "127.0.0.1"},
+        "simulator": {"eventsPerSecond": rate},
+        "processors": {"dataDir": str(tmp / "state")},
+        "kafka": {"lingerMs": linger_ms},
+    }
+    for path, value in (overrides or {}).items():
+        *parents, leaf = path.split(".")
+        node = doc
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = value
     config = tmp / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "marketData": {
-                    "service": {"port": port, "host": "127.0.0.1"},
-                    "simulator": {"eventsPerSecond": rate},
-                    "processors": {"dataDir": str(tmp / "state")},
-                    "kafka": {"lingerMs": linger_ms},
-                }
-            }
-        ),
-        "utf-8",
-    )
+    config.write_text(yaml.safe_dump({"marketData": doc}), "utf-8")
     env = {**os.environ, "MARKETDATA_KAFKA_STATE_DIR": str(tmp / "kafka")}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     return subprocess.Popen(
@@ -74,7 +84,10 @@ def wait_ready(system: subprocess.Popen[str], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     seen: list[str] = []
     for line in system.stdout:
-        if line.startswith("API: "):
+        if line.startswith("API: "):  # from now on the logs are drained, never read
+            threading.Thread(
+                target=lambda: [None for _ in system.stdout or ()], daemon=True
+            ).start()
             return
         seen.append(line)
         if time.monotonic() > deadline or system.poll() is not None:
@@ -82,7 +95,9 @@ def wait_ready(system: subprocess.Popen[str], timeout: float = 180) -> None:
     raise RuntimeError("the system did not start:\n" + "".join(seen[-30:]))
 
 
-async def measure(port: int, warmup: float, seconds: float) -> dict[str, list[float]]:
+async def measure(
+    port: int, warmup: float, seconds: float, cpu: CpuWindow | None = None
+) -> dict[str, list[float]]:
     latencies: dict[str, list[float]] = {"trades": [], "prices": []}
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_queue=None) as ws:
         await ws.recv()
@@ -94,8 +109,38 @@ async def measure(port: int, warmup: float, seconds: float) -> dict[str, list[fl
             now_us = time.time_ns() // 1000
             if message["type"] != "update" or elapsed < warmup:
                 continue
+            if cpu is not None and not latencies["trades"] and not latencies["prices"]:
+                cpu.start()
             latencies[message["channel"]].append((now_us - message["data"]["exchange_ts"]) / 1000)
     return latencies
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+class CpuWindow:
+    """Each part's CPU between `start` and `stop`, in % of one core."""
+
+    def __init__(self, root: int) -> None:
+        self.pids = part_pids(root)
+        self._hz = os.sysconf("SC_CLK_TCK")
+        self._t0, self._ticks = 0.0, dict.fromkeys(self.pids, 0)
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._ticks = {part: cpu_ticks(pid) for part, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        elapsed = time.monotonic() - self._t0
+        return {
+            part: 100 * (cpu_ticks(pid) - self._ticks[part]) / self._hz / elapsed
+            for part, pid in self.pids.items()
+        }
 
 
 def summary(values: list[float]) -> str:
@@ -117,15 +162,25 @@ def main() -> None:
     parser.add_argument(
         "--linger-ms", type=int, nargs="+", default=[5], help="producer linger (kafka.lingerMs)"
     )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="PATH=VALUE",
+        help="configuration under marketData, e.g. processors.changelogFlushMs=0 (YAML values)",
+    )
     args = parser.parse_args()
+    overrides = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
     print("end-to-end latency, simulator event time -> /ws client receipt (ms)")
     for rate, linger in [(r, g) for r in args.rates for g in args.linger_ms]:
         port = free_port()
         with tempfile.TemporaryDirectory() as tmp:
-            system = start_system(Path(tmp), rate, port, linger)
+            system = start_system(Path(tmp), rate, port, linger, overrides)
             try:
                 wait_ready(system)
-                results = asyncio.run(measure(port, args.warmup, args.seconds))
+                cpu = CpuWindow(system.pid)
+                results = asyncio.run(measure(port, args.warmup, args.seconds, cpu))
+                used = cpu.stop()
             finally:
                 system.send_signal(signal.SIGINT)
                 try:
@@ -135,6 +190,8 @@ def main() -> None:
         label = f"{rate:>5} events/s, linger {linger} ms"
         print(f"{label}  trades (1 Kafka hop):  {summary(results['trades'])}")
         print(f"{label}  prices (2 Kafka hops): {summary(results['prices'])}")
+        parts = ", ".join(f"{part} {pct:.0f}%" for part, pct in sorted(used.items()))
+        print(f"{label}  CPU over the window: {parts} (sum {sum(used.values()):.0f}%)")
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ async def bench_agent(batch: list[Trade]) -> tuple[float, int]:
         return len(batch) / elapsed, len(ctx.captured)
 
 
-async def bench_kafka(bootstrap: str, count: int) -> tuple[float, float]:
+async def bench_kafka(bootstrap: str, count: int, flush_ms: int) -> tuple[float, float]:
     from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
 
     from marketdata.kafka.admin import ensure_topics  # noqa: PLC0415
@@ -106,7 +106,10 @@ async def bench_kafka(bootstrap: str, count: int) -> tuple[float, float]:
         last_open = batch[-1].exchange_ts - batch[-1].exchange_ts % 60_000_000
         want = f"kraken:{symbol}:1m:{last_open}".encode()
         config = write_config(
-            Path(tmp) / "config.yaml", bootstrap, f"bench-{symbol[:7].lower()}-v1"
+            Path(tmp) / "config.yaml",
+            bootstrap,
+            f"bench-{symbol[:7].lower()}-v1",
+            changelogFlushMs=flush_ms,
         )
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
         await consumer.start()
@@ -141,6 +144,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, default=20_000)
     parser.add_argument("--kafka", action="store_true", help="also through a real broker")
+    parser.add_argument(
+        "--changelog-flush-ms",
+        type=int,
+        nargs="+",
+        default=[100],
+        help="processors.changelogFlushMs of the real worker (several: one run each)",
+    )
     args = parser.parse_args()
     batch = trades(args.trades)
     print(f"processor throughput, {args.trades} trades of one symbol, 6 timeframes, all indicators")
@@ -153,10 +163,14 @@ def main() -> None:
     if args.kafka:
         from marketdata.kafka.broker import broker  # noqa: PLC0415
 
-        with tempfile.TemporaryDirectory() as tmp, broker(None, state_dir=Path(tmp)) as kafka:
-            total, steady = asyncio.run(bench_kafka(kafka.bootstrap, args.trades))
-        print(f"  real Kafka worker, total:    {total:>10,.0f} trades/s  (incl. group join)")
-        print(f"  real Kafka worker, steady:   {steady:>10,.0f} trades/s  (from first output)")
+        for flush_ms in args.changelog_flush_ms:  # a fresh broker each: a new worker reads all
+            with tempfile.TemporaryDirectory() as tmp, broker(None, state_dir=Path(tmp)) as kafka:
+                total, steady = asyncio.run(bench_kafka(kafka.bootstrap, args.trades, flush_ms))
+                label = f"changelogFlushMs {flush_ms}:"
+                print(
+                    f"  real Kafka worker, {label:<22} {total:>7,.0f} trades/s incl. group join, "
+                )
+                print(f"  {'':<41} {steady:>7,.0f} trades/s steady (from first output)")
 
 
 if __name__ == "__main__":

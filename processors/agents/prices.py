@@ -3,9 +3,17 @@
 Tickers set the price; a newer trade moves `last` (`processors.valuation`). Each change is also
 forwarded, keyed by exchange, to the positions agent (`<app id>-positions-in`), which values
 balances at these prices.
+
+A change is published as soon as the agent has nothing else in hand: a task that runs when the
+agent's loop next waits publishes each changed symbol's latest price once. Idle, that is at once;
+under load, a burst of changes to one symbol (records already fetched) becomes one record, with
+no timer and no added delay. A state remembers what it published, so a change a crash kept from
+publishing is published by the sweep after the restart.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import msgspec
 from faust.types import StreamT
@@ -27,6 +35,8 @@ class PriceState(msgspec.Struct):
     updates: int = 0
     forwarded_ts: int = 0
     offsets: dict[str, int] = msgspec.field(default_factory=dict)
+    published: int = 0
+    """`updates` when the price was last published."""
 
     def is_replay(self, topic: str, offset: int) -> bool:
         if offset <= self.offsets.get(topic, -1):
@@ -45,17 +55,44 @@ class Prices:
         self.table = StateTable(ctx.app, "prices_by_symbol", PriceState, ctx.writes)
         self.positions_in = ctx.internal("positions-in", partitions=t.BALANCES.partitions)
         ctx.on_rebalance.append(self.table.forget)
+        self._pending: dict[bytes, PriceState] = {}
+        self._publisher: asyncio.Task[None] | None = None
 
     async def _changed(self, key: bytes, state: PriceState, price: PriceTicker) -> None:
         state.updates += 1
         state.price = msgspec.structs.replace(price, seq=state.updates)
-        value = self._ctx.codec.encode(state.price)
+        self.table.put(key, state)
+        self._pending[key] = state
+        if self._publisher is None:
+            self._publisher = asyncio.get_running_loop().create_task(self._publish_pending())
+
+    async def _publish_pending(self) -> None:
+        try:
+            while self._pending:
+                key, state = self._pending.popitem()
+                await self._publish(key, state)
+        except Exception as exc:
+            self._ctx.on_fatal("prices", exc)
+        finally:
+            self._publisher = None
+
+    async def _publish(self, key: bytes, state: PriceState) -> None:
+        price = state.price
+        if price is None or state.published >= state.updates:
+            return
+        state.published = state.updates
+        value = self._ctx.codec.encode(price)
         await self._ctx.send(self._ctx.topic(t.PRICES), key, value)
         if price.exchange_ts - state.forwarded_ts >= FORWARD_EVERY_US:
             state.forwarded_ts = price.exchange_ts
-            exchange = price.exchange.encode()
-            await self._ctx.send(self.positions_in, exchange, value)
-        self.table.put(key, state)
+            await self._ctx.send(self.positions_in, price.exchange.encode(), value)
+
+    async def sweep(self) -> None:
+        """Publish what a crash kept from being published (the state says so)."""
+        for key in self.table.owned_keys():
+            state = self.table.get(key)
+            if state is not None and key not in self._pending:
+                await self._publish(key, state)
 
     async def on_ticker(self, ticker: PriceTicker, offset: int) -> None:
         key = f"{ticker.exchange}:{ticker.symbol}".encode()
@@ -91,3 +128,7 @@ def register(ctx: Context, prices: Prices) -> None:
             ctx.observe("prices", ticker.received_ts)
 
         await ctx.consume(stream, PriceTicker, "prices", handle)
+
+    @ctx.app.timer(1.0, name="prices-sweep")  # type: ignore[untyped-decorator]
+    async def sweep() -> None:
+        await prices.sweep()
