@@ -20,6 +20,7 @@ import functools
 import itertools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import msgspec
@@ -90,6 +91,23 @@ class PublishMetrics:
         self.backpressure = counter(
             "backpressure_seconds_total", "Time publish() waited for room in a full backlog."
         )
+        self._per_topic: dict[str, TopicMetrics] = {}
+
+    def of(self, topic: str) -> TopicMetrics:
+        """The per-record series of one topic (a `labels()` lookup costs more than the count)."""
+        found = self._per_topic.get(topic)
+        if found is None:
+            found = self._per_topic[topic] = TopicMetrics(
+                self.accepted.labels(topic), self.records.labels(topic), self.latency.labels(topic)
+            )
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMetrics:
+    accepted: Counter
+    records: Counter
+    latency: Histogram
 
 
 class KafkaPublisher:
@@ -185,7 +203,7 @@ class KafkaPublisher:
         if "seq" in record.__struct_fields__:
             seq = self.next_seq(f"{topic.name}|{key}")
             record = msgspec.structs.replace(record, seq=seq)
-        self._metrics.accepted.labels(topic.name).inc()
+        self._metrics.of(topic.name).accepted.inc()
         entry = Entry(
             order=next(self._order),
             topic=topic.name,
@@ -289,8 +307,9 @@ class KafkaPublisher:
         now = self._monotonic()
         self.last_ack_at = now
         self._watch.acknowledged()
-        self._metrics.records.labels(entry.topic).inc()
-        self._metrics.latency.labels(entry.topic).observe(now - entry.since)
+        per_topic = self._metrics.of(entry.topic)
+        per_topic.records.inc()
+        per_topic.latency.observe(now - entry.since)
 
     def _failed(self, entry: Entry, exc: BaseException, *, handed: bool) -> None:
         self._metrics.failures.labels(entry.topic).inc()
