@@ -9,6 +9,7 @@ the last commit) are recognised and skipped: outputs never double count.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -65,11 +66,17 @@ def create_app(
     if on_fatal is not None:
         ctx.on_fatal = on_fatal
 
-    if cfg.changelog_flush_ms:  # a quiet stream's last records are acknowledged too
+    if cfg.changelog_flush_ms:
 
-        @app.timer(cfg.changelog_flush_ms / 1000, name="tables-flush")  # type: ignore[untyped-decorator]
+        @app.task  # type: ignore[untyped-decorator]
         async def _flush_tables() -> None:
-            ctx.writes.flush()
+            """A quiet stream's last records are acknowledged too. Not a faust timer: timers end
+            as the worker starts to stop, and its rebalance and its stop both wait for every
+            record taken to be acknowledged, which this does (it runs until the app's own
+            tasks are cancelled, after that wait)."""
+            while True:
+                await asyncio.sleep(cfg.changelog_flush_ms / 1000)
+                ctx.writes.flush()
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, *_: Any, **__: Any) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from marketdata.config.processors import TIMEFRAMES, IndicatorSettings
 from marketdata.kafka.admin import ensure_topics
@@ -135,3 +136,47 @@ async def test_kill_9_and_restart_leave_the_same_tables_as_an_uninterrupted_run(
         closes = {msgspec.msgpack.encode(r) for r in records if isinstance(r, OHLCV) and r.closed}
         assert len(closes) <= 1, f"{key} was closed with different contents: {records}"
     assert w.starts == 2
+
+
+async def test_a_worker_stopped_while_its_table_writes_wait_exits_cleanly_and_commits_them(
+    bootstrap: str, unique: object, tmp_path: Path
+) -> None:
+    """SIGTERM with records processed but not yet acknowledged (their table writes wait for a
+    flush ten seconds away): the worker's stop waits for them, the flush still runs, and the
+    worker exits 0 with every record it took committed. A faust timer would have ended with
+    the stop and left the worker waiting until it was killed."""
+    await ensure_topics(bootstrap, replication_factor=1)
+    tag = unique("s").split(".")[-1][:8].upper()  # type: ignore[operator]
+    symbol = f"S{tag}/USD"
+    trades = make_trades(symbol, seed=7)[:200]
+    app_id = f"it-stop-{tag.lower()}-v1"
+    config = write_config(tmp_path / "config.yaml", bootstrap, app_id, changelogFlushMs=10_000)
+    async with TableReader(bootstrap, (t.CANDLES,), f"kraken:{symbol}:") as reader:
+        with worker(config, tmp_path / "worker.log") as w:
+            await publish(bootstrap, trades)
+            deadline = time.monotonic() + 90
+            while not any(  # the last trade is processed
+                isinstance(r, OHLCV) and r.exchange_ts == trades[-1].exchange_ts
+                for r in reader.latest.values()
+            ):
+                assert w.alive(), w.tail()
+                assert time.monotonic() < deadline, w.tail()
+                await reader.poll()
+            began = time.monotonic()
+            assert w.stop() == 0, w.tail()
+            print(f"stopped in {time.monotonic() - began:.1f}s")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=app_id)
+    await consumer.start()
+    try:
+        committed = {
+            p: await consumer.committed(TopicPartition(t.TRADES.name, p))
+            for p in range(t.TRADES.partitions)
+        }
+        ends = await consumer.end_offsets(
+            [TopicPartition(t.TRADES.name, p) for p in range(t.TRADES.partitions)]
+        )
+    finally:
+        await consumer.stop()
+    # It read the topic from the beginning (a new group), and all of it is committed.
+    for tp, end in ends.items():
+        assert committed[tp.partition] == (end or None), (committed, ends)
