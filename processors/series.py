@@ -243,6 +243,10 @@ def _fill_gaps(series: SymbolSeries, tf: str, builder: CandleBuilder, step: Step
 
 
 def _fill_gap(series: SymbolSeries, tf: str, candle: OHLCV, step: Step) -> None:
+    """A window without a trade of ours takes the exchange's candle, stamped with the window's
+    end and no input `seq` (which of the exchange's copies of it comes first is timing)."""
+    end = candle.open_ts + TIMEFRAME_US[tf] - 1
+    candle = msgspec.structs.replace(candle, closed=True, exchange_ts=end, received_ts=end, seq=0)
     recent = series.closed_recent.setdefault(tf, [])
     if candle.open_ts in recent or (recent and candle.open_ts < recent[0]):
         return  # ours closed it (a re-sent candle), or it is older than we remember
@@ -258,12 +262,22 @@ def _fill_gap(series: SymbolSeries, tf: str, candle: OHLCV, step: Step) -> None:
 
 def _settled(ours: OHLCV, theirs: OHLCV, *, partial: bool = False) -> OHLCV:
     """The closed candle a window keeps once ours and the exchange's final one are both known,
-    the same whichever came first: ours when they agree, else the exchange's (always for the
-    partial first window, which missed the trades before our feed started)."""
+    the same whichever came first: ours when they agree, else the exchange's values (always
+    for the partial first window, which missed the trades before our feed started).
+
+    The exchange sends a window's final candle more than once (its stream, then a restarted
+    producer's REST history), with the same values but their own times and sequence numbers,
+    and which of them meets our close depends on timing. So a settled candle takes its times
+    from ours (our last trade in the window, when we received it) and no input `seq`."""
     if not partial and candles_agree(ours, theirs):
         return ours
-    received = max(ours.received_ts, theirs.received_ts)
-    return msgspec.structs.replace(theirs, closed=True, received_ts=received)
+    return msgspec.structs.replace(
+        theirs,
+        closed=True,
+        exchange_ts=ours.exchange_ts,
+        received_ts=ours.received_ts,
+        seq=0,
+    )
 
 
 def _remember(windows: dict[int, OHLCV], open_ts: int, candle: OHLCV) -> None:

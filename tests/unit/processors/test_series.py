@@ -301,7 +301,15 @@ def scenario() -> tuple[list[Trade], list[OHLCV]]:
     window = {w: truth[w * 10 : w * 10 + 10] for w in range(10)}
     ours = [t for t in truth[15:] if not 46 <= int(t.trade_id) <= 62]
     history_1 = [aggregate(window[0], closed=True), aggregate(window[1][:5], closed=False)]
-    history_2 = [aggregate(window[w], closed=True) for w in range(7)]
+    history_2 = [  # the same values as the stream's, in a REST answer's own times
+        msgspec.structs.replace(
+            aggregate(window[w], closed=True),
+            exchange_ts=T0 + w * MINUTE_US,
+            received_ts=T0 + 7 * MINUTE_US + w,
+            seq=1000 + w,
+        )
+        for w in range(7)
+    ]
     history_2.append(aggregate(window[7][:3], closed=False))
     stream: list[OHLCV] = []
     for w in range(1, 10):
