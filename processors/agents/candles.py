@@ -12,6 +12,7 @@ state: larger, written only when a candle closes). Outputs: `md.candles.v1` keye
 
 from __future__ import annotations
 
+import math
 import time
 
 import msgspec
@@ -45,6 +46,9 @@ class Candles:
         self.indicators = StateTable(ctx.app, "indicators_by_symbol", SymbolSeries, ctx.writes)
         self._last_active: dict[bytes, float] = {}  # monotonic time of the key's last record
         self._started = time.monotonic()
+        self._lag_s = math.inf
+        """How late (receipt to processing) the last trade this worker processed was: large
+        while it works through a backlog, when the wall clock says nothing about the input."""
         ctx.on_rebalance.extend((self.series.forget, self.indicators.forget))
 
     def _new(self, exchange: str, symbol: str) -> SymbolSeries:
@@ -92,6 +96,7 @@ class Candles:
         key = f"{trade.exchange}:{trade.symbol}"
         bkey = key.encode()
         self._last_active[bkey] = time.monotonic()
+        self._lag_s = time.time() - trade.received_ts / 1e6
         series = self.load(bkey, trade.exchange, trade.symbol)
         if series.is_replay(t.TRADES.name, offset):
             self._ctx.metrics.replays.labels("candles").inc()
@@ -115,8 +120,12 @@ class Candles:
 
     async def tick(self) -> None:
         """Timer work. Forming candles held back by `formingCandleMs` are published. A quiet
-        market still closes its candles, by wall time once the symbol has been idle for the
-        grace period (never while a backlog is replayed: trades then keep it busy).
+        market still closes its candles, by wall time, once the symbol has been idle for the
+        grace period, and only while this worker is live: it has processed a trade of that
+        symbol since it started, and the last trade it processed was not a backlog's (processed
+        within `QUIET_EXTRA_S` of its receipt). A worker catching up after downtime would
+        otherwise close windows by the wall clock before their trades are read, and drop those
+        trades as late.
 
         A timer has no source record, so it cannot write the tables (faust writes a changelog
         to the partition of the record being processed): what it changes lives in the decoded
@@ -128,8 +137,8 @@ class Candles:
             if stored is None:
                 continue
             series = self.load(bkey, stored.exchange, stored.symbol)
-            idle = min(now - self._started, now - self._last_active.get(bkey, self._started))
-            if idle >= quiet:
+            last = self._last_active.get(bkey)
+            if last is not None and now - last >= quiet and self._lag_s < QUIET_EXTRA_S:
                 await self.publish(on_clock(series, now_us() - self._grace_us), bkey.decode())
             if series.forming_dirty:
                 await self.publish(flush_forming(series), bkey.decode())
