@@ -122,13 +122,15 @@ async def test_a_stopped_broker_is_ridden_out_reported_and_repaired(tmp_path: Pa
     ):
         bootstrap = cluster.bootstrap
         await ensure_topics(bootstrap)
-        await write_price(bootstrap, 100.0)
         api = ApiState(Settings(MarketData()), registry=CollectorRegistry())
         api.feed = Feed(bootstrap, api.model, api.hub.publish, api.registry)
         async with (
             AsyncTestClient(create_app(api)) as http,
             producing(bootstrap, sim, producer=POLICY) as run,
         ):
+            # Written once the API and the producer are up: the price TTL is 1 s, less than a
+            # loaded machine may take to start them.
+            await write_price(bootstrap, 100.0)
             before = await _until_answered(http, 100.0)
             assert before["stale"] is False
             await until(
