@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import tempfile
 import time
@@ -86,7 +87,7 @@ async def bench_agent(batch: list[Trade]) -> tuple[float, int]:
         return len(batch) / elapsed, len(ctx.captured)
 
 
-async def bench_kafka(bootstrap: str, count: int, flush_ms: int) -> tuple[float, float]:
+async def bench_kafka(bootstrap: str, count: int, flush_ms: int) -> tuple[float, float, float]:
     from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
 
     from marketdata.kafka.admin import ensure_topics  # noqa: PLC0415
@@ -118,11 +119,13 @@ async def bench_kafka(bootstrap: str, count: int, flush_ms: int) -> tuple[float,
         await consumer.seek_to_end(*tps)
         started = time.perf_counter()
         first_output = None
+        cpu_at_first = cpu_used = 0.0
         with worker(config, Path(tmp) / "worker.log") as w:
             while True:
                 batch_out = await consumer.getmany(timeout_ms=200)
                 if batch_out and first_output is None:
                     first_output = time.perf_counter()
+                    cpu_at_first = cpu_seconds(w.process.pid if w.process else 0)
                 done = False
                 for messages in batch_out.values():
                     for m in messages:
@@ -130,6 +133,7 @@ async def bench_kafka(bootstrap: str, count: int, flush_ms: int) -> tuple[float,
                             record = codec.decode(m.value)
                             done = record.exchange_ts == batch[-1].exchange_ts  # type: ignore[attr-defined]
                 if done:
+                    cpu_used = cpu_seconds(w.process.pid if w.process else 0) - cpu_at_first
                     break
                 if not w.alive():
                     raise RuntimeError(w.tail())
@@ -137,7 +141,13 @@ async def bench_kafka(bootstrap: str, count: int, flush_ms: int) -> tuple[float,
         await consumer.stop()
         assert first_output is not None
         processing = time.perf_counter() - first_output
-        return count / elapsed, count / processing
+        return count / elapsed, count / processing, cpu_used / count * 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -165,12 +175,17 @@ def main() -> None:
 
         for flush_ms in args.changelog_flush_ms:  # a fresh broker each: a new worker reads all
             with tempfile.TemporaryDirectory() as tmp, broker(None, state_dir=Path(tmp)) as kafka:
-                total, steady = asyncio.run(bench_kafka(kafka.bootstrap, args.trades, flush_ms))
+                total, steady, cpu_us = asyncio.run(
+                    bench_kafka(kafka.bootstrap, args.trades, flush_ms)
+                )
                 label = f"changelogFlushMs {flush_ms}:"
                 print(
                     f"  real Kafka worker, {label:<22} {total:>7,.0f} trades/s incl. group join, "
                 )
-                print(f"  {'':<41} {steady:>7,.0f} trades/s steady (from first output)")
+                print(
+                    f"  {'':<41} {steady:>7,.0f} trades/s steady (from first output), "
+                    f"worker CPU {cpu_us:,.0f} us/trade"
+                )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,9 @@ class Context:
     """Called when partitions are revoked: decoded caches may no longer be ours."""
     writes: WriteBehind = field(default_factory=lambda: WriteBehind(0.0))
     """Every table's batched writes, and the records waiting for them to be acknowledged."""
+    _observers: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    """Each agent's event counter and lag histogram (a `labels()` lookup per record costs more
+    than the observation)."""
 
     def topic(self, spec: TopicSpec) -> faust.TopicT:
         """The faust topic of a contract topic (raw bytes in and out: the codec is ours)."""
@@ -177,5 +180,10 @@ class Context:
             self.on_fatal(f"send to {future.message.channel.get_topic_name()}", exc)
 
     def observe(self, agent: str, received_ts: int) -> None:
-        self.metrics.events.labels(agent).inc()
-        self.metrics.lag.labels(agent).observe(max(0.0, (now_us() - received_ts) / 1e6))
+        found = self._observers.get(agent)
+        if found is None:
+            found = (self.metrics.events.labels(agent), self.metrics.lag.labels(agent))
+            self._observers[agent] = found
+        events, lag = found
+        events.inc()
+        lag.observe(max(0.0, (now_us() - received_ts) / 1e6))

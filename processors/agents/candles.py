@@ -42,6 +42,7 @@ class Candles:
         self._ctx, self._prices, self._fresh = ctx, prices, fresh
         self._cfg = ctx.settings.processors
         self._grace_us = int(self._cfg.grace_seconds * 1_000_000)
+        self._late = ctx.metrics.late_trades.labels("any")  # exported at 0 from the start
         self.series = StateTable(ctx.app, "series_by_symbol", SymbolSeries, ctx.writes)
         self.indicators = StateTable(ctx.app, "indicators_by_symbol", SymbolSeries, ctx.writes)
         self._last_active: dict[bytes, float] = {}  # monotonic time of the key's last record
@@ -85,11 +86,17 @@ class Candles:
                 ctx.metrics.candles_closed.labels(candle.timeframe).inc()
         for ind in step.indicators:
             await ctx.publish(t.INDICATORS, f"{key}:{ind.timeframe}", ind)
-        await self._fresh.publish(step.alerts)
-        ctx.metrics.late_trades.labels("any").inc(step.late)
-        ctx.metrics.reconciled.inc(step.reconciled)
-        ctx.metrics.mismatches.inc(step.mismatched)
-        ctx.metrics.gaps_filled.inc(step.gaps_filled)
+        if step.alerts:
+            await self._fresh.publish(step.alerts)
+        metrics = ctx.metrics
+        if step.late:
+            self._late.inc(step.late)
+        if step.reconciled:
+            metrics.reconciled.inc(step.reconciled)
+        if step.mismatched:
+            metrics.mismatches.inc(step.mismatched)
+        if step.gaps_filled:
+            metrics.gaps_filled.inc(step.gaps_filled)
 
     async def on_trade(self, trade: Trade, offset: int) -> None:
         await self._prices.on_trade(trade, offset)
