@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from faust.streams import _current_event
 from prometheus_client import CollectorRegistry
 
 from marketdata.config import load_config
+from processors.agents.candles import QUIET_EXTRA_S, Candles
 from processors.agents.freshness import Freshness
 from processors.agents.prices import Prices
 from processors.app import create_app
@@ -274,3 +276,44 @@ async def test_a_burst_of_price_changes_is_published_as_its_latest_price() -> No
     assert [ctx.codec.decode(v).seq for _, _, v in ctx.captured if _ == KEY] == [5]  # type: ignore[union-attr]
     await prices.sweep()  # published now: nothing more
     assert len([1 for _, k, _v in ctx.captured if k == KEY]) == 1
+
+
+@pytest.mark.parametrize(("receipt_lag_s", "closes"), [(0.0, True), (120.0, False)])
+async def test_a_quiet_window_closes_by_the_wall_clock_only_while_the_worker_is_live(
+    receipt_lag_s: float, closes: bool
+) -> None:
+    """A trade of a window that ended two minutes ago, then no more trades for longer than the
+    quiet period: the clock closes the window when that trade came live (processed as soon as
+    it was received), and not when it came from a backlog (received two minutes before it was
+    processed: the window's other trades may still be queued behind it)."""
+    settings = load_config(None, {})
+    app = faust.App(f"quiet-close-{int(closes)}", broker="memory://", store="memory://")
+    sent: list[tuple[str, bytes | None, bytes]] = []
+    ctx = Context(settings, app, Codec(), ProcessorMetrics.on(CollectorRegistry()), captured=sent)
+    fresh = Freshness(ctx)
+    candles = Candles(ctx, Prices(ctx, fresh), fresh)
+    event = FakeEvent()
+    _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
+    now = time.time_ns() // 1000
+    window = now - 120_000_000 - now % 60_000_000  # a 1m window that ended over a minute ago
+    late = msgspec.structs.replace(
+        trade(window + 1_000_000, 100.0), received_ts=now - int(receipt_lag_s * 1e6)
+    )
+    await candles.on_trade(late, offset=0)
+
+    idle_s = settings.processors.grace_seconds + QUIET_EXTRA_S + 1
+    candles._last_active[KEY] -= idle_s  # the symbol has been quiet since
+    sent.clear()
+    await candles.tick()
+    closed = [
+        r
+        for topic, _, v in sent
+        if topic == t.CANDLES.name
+        and isinstance(r := ctx.codec.decode(v), OHLCV)
+        and r.closed
+        and r.timeframe == "1m"
+    ]
+    if closes:
+        assert [(c.open_ts, c.close, c.trades) for c in closed] == [(window, 100.0, 1)]
+    else:
+        assert closed == []
