@@ -77,6 +77,7 @@ $(CRYPTOFEED_VENV)/bin/python:  # the comparison feed handler lives in its own v
 bench: install $(CRYPTOFEED_VENV)/bin/python ## run the benchmarks and print their figures
 	$(BIN)/python bench/bench_kafka_startup.py
 	$(BIN)/python bench/bench_indicators.py
+	$(BIN)/python bench/bench_codec.py
 	$(BIN)/python bench/bench_processors.py --kafka
 	$(BIN)/python bench/bench_kraken_parse.py --cryptofeed $(CRYPTOFEED_VENV)/bin/python
 
