@@ -2,7 +2,7 @@
 
 fastavro's writer is general: per record it walks the schema, looks every field up in a dict
 (`msgspec.to_builtins` first builds those dicts) and tries each branch of a union. For our
-records that costs 10-40 µs, and 140 µs for an `IndicatorSet` with its volume profile: the
+records that costs 10-35 µs, and about 90 µs for an `IndicatorSet` with its volume profile: the
 largest single cost of the processors' output path, and a large one of the producers'. This
 module turns a schema into one flat Python function per record type that reads the Struct's
 attributes and appends the Avro binary encoding to a bytearray (the approach of `dataclasses`
