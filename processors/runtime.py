@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import faust
 from faust.types import EventT, StreamT
 from faust.types.tuples import FutureMessage
+from prometheus_client import Counter, Histogram
 
 from marketdata.config import Settings
 from marketdata.logs import get_logger
@@ -59,7 +60,7 @@ class Context:
     """Called when partitions are revoked: decoded caches may no longer be ours."""
     writes: WriteBehind = field(default_factory=lambda: WriteBehind(0.0))
     """Every table's batched writes, and the records waiting for them to be acknowledged."""
-    _observers: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    _observers: dict[str, tuple[Counter, Histogram]] = field(default_factory=dict)
     """Each agent's event counter and lag histogram (a `labels()` lookup per record costs more
     than the observation)."""
 
