@@ -124,6 +124,12 @@ class ExchangeSettings(Section):
     rest_url: HttpUrl = None
     book_depth: Annotated[int, Field(ge=1)] = 25
     ohlc_intervals: tuple[Annotated[int, Field(ge=1)], ...] = DEFAULT_OHLC_INTERVALS
+    """The candle intervals (minutes) fetched as history at start-up, seeding every timeframe."""
+    ohlc_live_intervals: tuple[Annotated[int, Field(ge=1)], ...] | None = None
+    """The intervals subscribed live. None: only the shortest of `ohlcIntervals`. The venue
+    repeats every live interval's forming candle after every trade, while the longer ones add
+    nothing the shortest does not carry (the processors build every timeframe from trades and
+    check it against the exchange's candles of each live interval)."""
     ohlc_conflate_ms: Annotated[int, Field(ge=0)] = 500
     """A forming exchange candle is published at most this often (the venue repeats it after
     every trade for every interval); every candle's final value is always published. 0: all."""
@@ -192,11 +198,35 @@ class ExchangeSettings(Section):
         unique(intervals, "ohlcIntervals")
         return intervals
 
+    @field_validator("ohlc_live_intervals")
+    @classmethod
+    def _unique_live_intervals(cls, intervals: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if intervals is not None:
+            unique(intervals, "ohlcLiveIntervals")
+        return intervals
+
     @model_validator(mode="after")
     def _ohlc_needs_intervals(self) -> Self:
         if "ohlc" in self.channels and not self.ohlc_intervals:
             raise cross_field_error(("ohlcIntervals",), "is empty but channels include ohlc")
+        live = self.ohlc_live_intervals
+        if live is None:
+            return self
+        if "ohlc" in self.channels and not live:
+            raise cross_field_error(("ohlcLiveIntervals",), "is empty but channels include ohlc")
+        for index, minutes in enumerate(live):
+            if minutes not in self.ohlc_intervals:
+                raise cross_field_error(
+                    ("ohlcLiveIntervals", index), f"{minutes} is not one of ohlcIntervals"
+                )
         return self
+
+    @property
+    def live_ohlc_intervals(self) -> tuple[int, ...]:
+        """The intervals to subscribe live: `ohlcLiveIntervals`, else the shortest interval."""
+        if self.ohlc_live_intervals is not None:
+            return self.ohlc_live_intervals
+        return (min(self.ohlc_intervals),) if self.ohlc_intervals else ()
 
     @property
     def private_enabled(self) -> bool:

@@ -162,7 +162,7 @@ class KrakenWs:
                 self.public, "subscribe", {"channel": "trade", "symbol": symbols, "snapshot": False}
             )
         if "ohlc" in wanted:
-            for interval in self._settings.ohlc_intervals:
+            for interval in self._settings.live_ohlc_intervals:
                 await self._send(
                     self.public,
                     "subscribe",
@@ -190,7 +190,7 @@ class KrakenWs:
                 params["depth"] = self._settings.book_depth
                 self._books.drop(symbol)
             if channel == "ohlc":
-                for interval in self._settings.ohlc_intervals:
+                for interval in self._settings.live_ohlc_intervals:
                     await self._send(self.public, "unsubscribe", {**params, "interval": interval})
                 continue
             await self._send(self.public, "unsubscribe", params)

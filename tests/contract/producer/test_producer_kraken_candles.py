@@ -53,3 +53,23 @@ async def test_forming_candles_are_conflated_in_order_and_each_window_ends_on_it
         assert {candle.open_ts: candle for candle in published[key]} == finals, key
     # Every candle the exchange sent was published or counted as conflated, never both.
     assert sum(map(len, sent.values())) - sum(map(len, published.values())) == conflated()
+
+
+async def test_only_the_shortest_interval_streams_live_while_every_interval_has_history() -> None:
+    async with running_producer(ohlc_intervals=[1, 5, 15]) as run:
+        p = run.published
+
+        def live() -> list[int]:
+            return [
+                item.interval
+                for raw in p.of("md.raw.v1")
+                if isinstance(raw, RawFrame) and raw.channel == "ohlc"
+                for item in m.decode_frame(raw.payload).data  # type: ignore[union-attr]
+            ]
+
+        def timeframes() -> set[str]:
+            return {r.timeframe for r in p.of("md.ohlc.v1") if isinstance(r, OHLCV)}
+
+        await wait_for(lambda: timeframes() == {"1m", "5m", "15m"}, what="every interval's history")
+        await wait_for(lambda: len(live()) >= 20, what="live candles")
+    assert set(live()) == {1}  # the exchange sent candles of the one live interval only

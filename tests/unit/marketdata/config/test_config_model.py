@@ -135,6 +135,33 @@ def test_the_ohlc_channel_needs_intervals(tmp_path: Path) -> None:
     }
 
 
+def test_only_the_shortest_ohlc_interval_is_live_unless_configured(tmp_path: Path) -> None:
+    default = load(tmp_path, {}).exchanges.kraken
+    assert default is not None
+    assert default.ohlc_intervals == (1, 5, 15, 60, 240, 1440)
+    assert default.live_ohlc_intervals == (1,)
+
+    chosen = load(tmp_path, kraken(ohlcIntervals=[15, 5, 60])).exchanges.kraken
+    assert chosen is not None
+    assert chosen.live_ohlc_intervals == (5,)
+
+    both = load(tmp_path, kraken(ohlcLiveIntervals=[5, 1])).exchanges.kraken
+    assert both is not None
+    assert both.live_ohlc_intervals == (5, 1)
+
+
+def test_live_ohlc_intervals_are_history_intervals_without_repeats(tmp_path: Path) -> None:
+    assert problems(tmp_path, kraken(ohlcIntervals=[1, 5], ohlcLiveIntervals=[1, 15])) == {
+        "marketData.exchanges.kraken.ohlcLiveIntervals[1]": "15 is not one of ohlcIntervals"
+    }
+    assert problems(tmp_path, kraken(ohlcLiveIntervals=[5, 5])) == {
+        "marketData.exchanges.kraken.ohlcLiveIntervals[1]": "duplicate of ohlcLiveIntervals[0] (5)"
+    }
+    assert problems(tmp_path, kraken(ohlcLiveIntervals=[])) == {
+        "marketData.exchanges.kraken.ohlcLiveIntervals": "is empty but channels include ohlc"
+    }
+
+
 def test_backoff_and_circuit_breaker(tmp_path: Path) -> None:
     found = problems(
         tmp_path,
