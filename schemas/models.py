@@ -269,6 +269,21 @@ class RawFrame(Record, frozen=True):
     seq: int = 0
 
 
+class RawFrameItem(msgspec.Struct, frozen=True):
+    channel: str
+    payload: bytes
+    received_ts: int
+
+
+class RawFrames(Record, frozen=True):
+    """A connection's frames in the order received (md.raw.v1; one `RawFrame` each before)."""
+
+    exchange: str
+    connection_id: str
+    frames: list[RawFrameItem]
+    seq: int = 0
+
+
 class DeadLetter(Record, frozen=True):
     source_topic: str
     partition: int
@@ -293,6 +308,7 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     Position,
     Alert,
     RawFrame,
+    RawFrames,
     DeadLetter,
 )
 BY_NAME: dict[str, type[Record]] = {t.__name__: t for t in RECORD_TYPES}

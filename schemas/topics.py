@@ -93,7 +93,9 @@ BOOK: Final = _raw("md.book.v1", "BookUpdate", SYMBOL_KEY, days=1)
 # (LogAppendTime), or a backfilled daily candle would be deleted at the next segment roll. The
 # candle's own time travels in the record (open_ts, exchange_ts).
 OHLC: Final = _raw("md.ohlc.v1", "OHLCV", SYMBOL_KEY, days=30, timestamps="LogAppendTime")
-RAW: Final = _raw("md.raw.v1", "RawFrame", "{exchange}:{channel}", days=2)
+# A connection's frames in batches, keyed by connection so a replay reads them in their order.
+# Records written before 2026-12-03 are single `RawFrame`s keyed `{exchange}:{channel}`.
+RAW: Final = _raw("md.raw.v1", "RawFrames", "{exchange}:{connection_id}", days=2)
 # Balances and connection status are facts too, but a reader needs the latest value per key after a
 # restart, so they are compacted: the newest balance per asset, the newest status per exchange.
 BALANCES: Final = TopicSpec(

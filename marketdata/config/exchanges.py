@@ -133,6 +133,9 @@ class ExchangeSettings(Section):
     ohlc_conflate_ms: Annotated[int, Field(ge=0)] = 500
     """A forming exchange candle is published at most this often (the venue repeats it after
     every trade for every interval); every candle's final value is always published. 0: all."""
+    raw_batch_ms: Annotated[int, Field(ge=0)] = 100
+    """md.raw.v1 keeps every frame in batches per connection, closed at most this long after
+    their first frame (or at 1,000 frames or 512 KiB). 0: a record per frame."""
     channels: tuple[Channel, ...] = PUBLIC_CHANNELS
     connect_timeout_seconds: PositiveFloat = 10
     heartbeat_timeout_seconds: PositiveFloat = 10

@@ -153,7 +153,7 @@ async def read_all(
 
 def key_of(topic: str, record: Record) -> str:
     if topic == topics.RAW.name:
-        return str(record.channel)  # type: ignore[attr-defined]
+        return str(record.connection_id)  # type: ignore[attr-defined]
     if topic == topics.BALANCES.name:
         return str(record.asset)  # type: ignore[attr-defined]
     if topic == topics.STATUS.name:

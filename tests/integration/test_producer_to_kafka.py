@@ -21,6 +21,7 @@ from schemas.models import (
     ConnectionState,
     ConnectionStatus,
     PriceTicker,
+    RawFrames,
     Record,
     Subscription,
     SubscriptionAction,
@@ -55,6 +56,12 @@ async def _consume(
     return out
 
 
+def _time(record: Record) -> int:
+    if isinstance(record, RawFrames):
+        return record.frames[0].received_ts
+    return int(getattr(record, "received_ts", None) or getattr(record, "ts", 0))
+
+
 async def _consume_since(
     since_us: int,
     bootstrap: str,
@@ -64,12 +71,7 @@ async def _consume_since(
     """Only what this test's run produced (the broker may hold earlier runs' records)."""
     seen = await _consume(bootstrap, names, until)
     return {
-        name: [
-            (k, r)
-            for k, r in records
-            if (getattr(r, "received_ts", None) or getattr(r, "ts", 0)) >= since_us
-        ]
-        for name, records in seen.items()
+        name: [(k, r) for k, r in records if _time(r) >= since_us] for name, records in seen.items()
     }
 
 
@@ -148,7 +150,13 @@ async def test_simulator_to_kafka_fills_every_raw_topic_with_valid_content(boots
     statuses = [r for _k, r in seen[topics.STATUS.name] if isinstance(r, ConnectionStatus)]
     assert ConnectionState.SUBSCRIBED in {s.state for s in statuses}
     assert seen[topics.BALANCES.name]
-    assert seen[topics.RAW.name]
+    raws = [(k, r) for k, r in seen[topics.RAW.name] if isinstance(r, RawFrames)]
+    assert raws
+    assert {k for k, _r in raws} == {b"kraken:kraken-v2"}  # one connection: one key, in order
+    frames = [item for _k, r in raws for item in r.frames]
+    assert {"book", "trade", "ticker", "ohlc"} <= {item.channel for item in frames}
+    assert [f.received_ts for f in frames] == sorted(f.received_ts for f in frames)
+    assert len(frames) > 2 * len(raws), "frames are batched"
     answers = [
         r
         for _k, r in seen[topics.CONTROL.name]

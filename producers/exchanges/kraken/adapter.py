@@ -42,7 +42,7 @@ from schemas.models import OHLCV, Balance, BookUpdate, ConnectionState, Trade
 
 log = get_logger("producers.kraken")
 EXCHANGE = "kraken"
-CANDLE_RELEASE_MIN_SECONDS: Final = 0.05
+RELEASE_MIN_SECONDS: Final = 0.05
 STOP_DRAIN_SECONDS: Final = 2.0
 """How long stop() waits for room in the publisher's backlog for the candles held back."""
 
@@ -93,6 +93,7 @@ class KrakenAdapter:
             metrics,
             resync=self._resync,
             ohlc_conflate_seconds=settings.ohlc_conflate_ms / 1000,
+            raw_batch_seconds=settings.raw_batch_ms / 1000,
         )
         self.ws = KrakenWs(
             settings,
@@ -103,7 +104,7 @@ class KrakenAdapter:
             status=status,
             metrics=metrics,
             spawn=self._spawn,
-            on_public_disconnect=self.stream.drain_candles,
+            on_public_disconnect=self.stream.drain,
         )
         self.public: WsSession = self.ws.public
         self.private: WsSession | None = self.ws.private
@@ -128,8 +129,8 @@ class KrakenAdapter:
                 ConnectionState.CONNECTING, f"rejected {symbol}: unknown to Kraken", symbol=symbol
             )
         jobs = [self.public.run(), self.ws.watch_snapshots(), self._backfill_all()]
-        if self._settings.ohlc_conflate_ms:
-            jobs.append(self._release_candles())
+        if self._settings.ohlc_conflate_ms or self._settings.raw_batch_ms:
+            jobs.append(self._release_held())
         if self.private is not None:
             jobs += [self.private.run(), self._poll_balances()]
         await asyncio.gather(*jobs)
@@ -138,28 +139,30 @@ class KrakenAdapter:
         self._stopping.set()
         await self.ws.stop()
         try:
-            await self._drain_candles()
+            await self._drain_held()
         finally:
             for task in list(self._tasks):
                 task.cancel()
             await self.rest.close()
 
-    async def _release_candles(self) -> None:
-        """Forming candles held back by conflation go out once their interval has passed: checked
-        every half interval, so none waits much longer. Ends with stop(), which drains the rest."""
-        period = max(self._settings.ohlc_conflate_ms / 2000, CANDLE_RELEASE_MIN_SECONDS)
+    async def _release_held(self) -> None:
+        """Forming candles held back by conflation and raw batches go out once their interval
+        has passed: checked every half of the shorter interval, so none waits much longer. Ends
+        with stop(), which drains the rest."""
+        held = [ms for ms in (self._settings.ohlc_conflate_ms, self._settings.raw_batch_ms) if ms]
+        period = max(min(held) / 2000, RELEASE_MIN_SECONDS)
         while not self._stopping.is_set():
             try:
                 await asyncio.wait_for(self._stopping.wait(), period)
             except TimeoutError:
-                await self.stream.publish_due_candles()
+                await self.stream.publish_due()
 
-    async def _drain_candles(self) -> None:
-        """Every candle held back, before the publisher closes. Bounded: with Kafka away and the
+    async def _drain_held(self) -> None:
+        """Everything held back, before the publisher closes. Bounded: with Kafka away and the
         backlog full of facts, waiting for room would hold up the whole shutdown."""
         try:
             async with asyncio.timeout(STOP_DRAIN_SECONDS):
-                await self.stream.drain_candles()
+                await self.stream.drain()
         except TimeoutError:
             log.error("kraken.candles_undrained", waited_seconds=STOP_DRAIN_SECONDS)
 

@@ -1,6 +1,7 @@
 """Kraken frames as published records: what each WebSocket frame becomes on Kafka.
 
-Every frame goes to md.raw.v1 as received, then by channel: tickers, trades (duplicates by trade
+Every frame goes to md.raw.v1 as received (in batches per connection, `producers.core.rawbatch`),
+then by channel: tickers, trades (duplicates by trade
 id dropped, gaps counted and reported on md.status.v1), books (checksum verified after every
 message; a mismatch asks for a resync of that symbol and nothing from the corrupt book is
 published), candles, instrument precisions and balances. No I/O of its own: frames come from
@@ -10,8 +11,8 @@ Forming candles are conflated per (symbol, timeframe): Kraken repeats the whole 
 trade for every subscribed interval, so a window's candles go out at most once per
 `ohlc_conflate_seconds`, and every window's final value always goes out, in order
 (`producers.core.conflate`). What was held back is released by the owner of the connection's
-lifecycle: `publish_due_candles` on a timer, `drain_candles` on disconnect and on stop. REST
-history goes out as is (`publish_candle`), never conflated.
+lifecycle: `publish_due` on a timer, `drain` on disconnect and on stop (both also close the raw
+batches). REST history goes out as is (`publish_candle`), never conflated.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from prometheus_client import Counter
 
 from marketdata.logs import get_logger
 from producers.core.conflate import Conflator
+from producers.core.rawbatch import RawBatcher
 from producers.errors import ChecksumMismatch, ParseError
 from producers.exchanges.kraken import messages as m
 from producers.exchanges.kraken import parse
@@ -31,10 +33,11 @@ from producers.exchanges.kraken.books import KrakenBooks
 from producers.publish import Publisher
 from producers.status import ProducerMetrics, StatusReporter
 from schemas import topics
-from schemas.models import OHLCV, Balance, RawFrame, Record
+from schemas.models import OHLCV, Balance, RawFrames, Record
 
 log = get_logger("producers.kraken")
 EXCHANGE = "kraken"
+CONNECTION = "kraken-v2"
 
 Resync = Callable[[str, str], Awaitable[None]]
 """Drop one symbol's book and ask for a fresh snapshot: (symbol, reason)."""
@@ -50,6 +53,7 @@ class KrakenStream:
         resync: Resync,
         *,
         ohlc_conflate_seconds: float,
+        raw_batch_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._depth = book_depth
@@ -66,6 +70,7 @@ class KrakenStream:
         if ohlc_conflate_seconds > 0:
             self._candles = Conflator(ohlc_conflate_seconds, clock)
         self._conflated = metrics.conflated.labels(EXCHANGE, topics.OHLC.name)
+        self._raw = RawBatcher(EXCHANGE, raw_batch_seconds, clock=clock)
         # The timer's and the disconnect's releases await the publisher between candles: without
         # the lock a fresher candle of a key released but not yet published could overtake it.
         self._candles_lock = asyncio.Lock()
@@ -97,14 +102,14 @@ class KrakenStream:
         await self._dispatch(msg, received_ts)
 
     async def _publish_raw(self, channel: str, payload: bytes, received_ts: int) -> None:
-        record = RawFrame(
-            exchange=EXCHANGE,
-            channel=channel,
-            connection_id="kraken-v2",
-            payload=payload,
-            received_ts=received_ts,
-        )
-        await self._publisher.publish(topics.RAW, f"{EXCHANGE}:{channel}", record, received_ts)
+        for batch in self._raw.add(CONNECTION, channel, payload, received_ts):
+            await self._publish_raw_batch(batch)
+
+    async def _publish_raw_batch(self, batch: RawFrames) -> None:
+        # An audit record never waits for room in the backlog (it is shed instead), so batches
+        # closed here and by the timer cannot overtake each other.
+        key = f"{EXCHANGE}:{batch.connection_id}"
+        await self._publisher.publish(topics.RAW, key, batch, batch.frames[-1].received_ts)
 
     async def _dispatch(self, msg: m.KrakenFrame, received_ts: int) -> None:
         match msg:
@@ -213,16 +218,21 @@ class KrakenStream:
             if saved := self._candles.conflated - conflated:
                 self._conflated.inc(saved)
 
-    async def publish_due_candles(self) -> None:
-        """The forming candles held back for a whole interval (call it on a timer)."""
+    async def publish_due(self) -> None:
+        """The forming candles held back for a whole interval and the raw batches that are old
+        enough (call it on a timer)."""
+        for batch in self._raw.due():
+            await self._publish_raw_batch(batch)
         if self._candles is not None:
             async with self._candles_lock:
                 for candle in self._candles.due():
                     await self.publish_candle(candle)
 
-    async def drain_candles(self) -> None:
-        """Every forming candle held back, now: on disconnect and on stop, so that no window's
-        final value waits for a connection that may never come back."""
+    async def drain(self) -> None:
+        """Every raw frame and forming candle held back, now: on disconnect and on stop, so that
+        nothing waits for a connection that may never come back."""
+        for batch in self._raw.drain():
+            await self._publish_raw_batch(batch)
         if self._candles is not None:
             async with self._candles_lock:
                 for candle in self._candles.drain():

@@ -10,13 +10,18 @@ import pytest
 
 from producers.exchanges.kraken import messages as m
 from producers.exchanges.kraken import parse
-from schemas.models import OHLCV, RawFrame
+from schemas.models import OHLCV, RawFrameItem, RawFrames
 from tests.contract.producer.producer_harness import running_producer, wait_for
 
 pytestmark = pytest.mark.slow
 
 Key = tuple[str, str]  # (symbol, timeframe)
 CONFLATED = "marketdata_producer_conflated_records_total"
+
+
+def frames(records: Iterable[object]) -> list[RawFrameItem]:
+    """Every frame kept on md.raw.v1, in the order received."""
+    return [item for r in records if isinstance(r, RawFrames) for item in r.frames]
 
 
 def _in_order_within(part: Iterable[OHLCV], whole: Iterable[OHLCV]) -> bool:
@@ -34,8 +39,8 @@ async def test_forming_candles_are_conflated_in_order_and_each_window_ends_on_it
     # Stopped: what was held back has been drained.
     p = run.published
     sent: dict[Key, list[OHLCV]] = defaultdict(list)
-    for raw in p.of("md.raw.v1"):
-        if isinstance(raw, RawFrame) and raw.channel == "ohlc":
+    for raw in frames(p.of("md.raw.v1")):
+        if raw.channel == "ohlc":
             msg = m.decode_frame(raw.payload)
             assert isinstance(msg, m.KrakenOhlcMsg)
             for candle in parse.parse_ohlc(msg, raw.received_ts, run.adapter.stream.precision_of):
@@ -62,8 +67,8 @@ async def test_only_the_shortest_interval_streams_live_while_every_interval_has_
         def live() -> list[int]:
             return [
                 item.interval
-                for raw in p.of("md.raw.v1")
-                if isinstance(raw, RawFrame) and raw.channel == "ohlc"
+                for raw in frames(p.of("md.raw.v1"))
+                if raw.channel == "ohlc"
                 for item in m.decode_frame(raw.payload).data  # type: ignore[union-attr]
             ]
 

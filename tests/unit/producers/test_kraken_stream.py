@@ -1,5 +1,6 @@
 """Kraken's forming candles through the stream: at most one per interval and key, every window's
-final value, in order; released by the timer, on a dropped public stream and on stop."""
+final value, in order; released by the timer, on a dropped public stream and on stop. The raw
+frames' batches on md.raw.v1 likewise."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from marketdata.config import ExchangeSettings
 from producers.exchanges.kraken.adapter import KrakenAdapter
 from producers.exchanges.kraken.stream import KrakenStream
 from producers.status import ProducerMetrics, StatusReporter
-from schemas.models import OHLCV
+from schemas.models import OHLCV, RawFrames
 from tests.contract.producer.producer_harness import RecordingPublisher, wait_for
 
 MINUTE_US = 60_000_000
@@ -49,7 +50,7 @@ async def _no_resync(symbol: str, reason: str) -> None:
 
 
 class Setup:
-    def __init__(self, conflate_seconds: float) -> None:
+    def __init__(self, conflate_seconds: float, raw_batch_seconds: float = 0.0) -> None:
         self.clock = Clock()
         self.published = RecordingPublisher()
         self.registry = CollectorRegistry()
@@ -60,6 +61,7 @@ class Setup:
             ProducerMetrics(self.registry),
             _no_resync,
             ohlc_conflate_seconds=conflate_seconds,
+            raw_batch_seconds=raw_batch_seconds,
             clock=self.clock,
         )
 
@@ -94,11 +96,11 @@ async def test_a_burst_sends_its_first_candle_then_after_the_interval_its_last()
     assert s.closes() == [1.0]
 
     s.clock.now = 0.4
-    await s.stream.publish_due_candles()
+    await s.stream.publish_due()
     assert s.closes() == [1.0], "not yet an interval since the last one went out"
 
     s.clock.now = 0.5
-    await s.stream.publish_due_candles()
+    await s.stream.publish_due()
     assert s.closes() == [1.0, 4.0]
     assert s.conflated() == 2  # 2.0 and 3.0 never went out
     [first, last] = s.candles()
@@ -136,11 +138,11 @@ async def test_drain_publishes_every_candle_held_back_at_once() -> None:
     await s.feed(0.1, 20.0, symbol="ETH/USD")
     await s.feed(0.2, 21.0, symbol="ETH/USD")
 
-    await s.stream.drain_candles()
+    await s.stream.drain()
     assert s.closes() == [1.0, 20.0, 2.0, 21.0]
-    await s.stream.drain_candles()
+    await s.stream.drain()
     s.clock.now = 10.0
-    await s.stream.publish_due_candles()
+    await s.stream.publish_due()
     assert len(s.closes()) == 4, "nothing is published twice"
 
 
@@ -149,8 +151,8 @@ async def test_zero_publishes_every_candle_as_it_comes() -> None:
     for at, close in ((0.0, 1.0), (0.0, 2.0), (0.0, 3.0)):
         await s.feed(at, close)
     assert s.closes() == [1.0, 2.0, 3.0]
-    await s.stream.drain_candles()
-    await s.stream.publish_due_candles()
+    await s.stream.drain()
+    await s.stream.publish_due()
     assert s.closes() == [1.0, 2.0, 3.0]
     assert s.conflated() == 0
 
@@ -186,6 +188,12 @@ async def _feed_a_held_back_candle(kraken: KrakenAdapter) -> None:
     await kraken.stream.on_frame(ohlc_frame(2.0), 2)
 
 
+def _raw(published: RecordingPublisher) -> list[bytes]:
+    return [
+        i.payload for r in published.of("md.raw.v1") if isinstance(r, RawFrames) for i in r.frames
+    ]
+
+
 def _closes(published: RecordingPublisher) -> list[float]:
     return [c.close for c in published.of("md.ohlc.v1") if isinstance(c, OHLCV)]
 
@@ -213,3 +221,40 @@ async def test_a_dropped_public_stream_publishes_the_candles_held_back() -> None
         await kraken.stop()
         await session
     assert _closes(published) == [1.0, 2.0]
+
+
+async def test_raw_frames_of_every_channel_go_out_together_once_the_batch_is_old_enough() -> None:
+    s = Setup(0.0, raw_batch_seconds=0.1)
+    frames = [ohlc_frame(1.0), b'{"channel":"heartbeat"}', b"not json", ohlc_frame(2.0)]
+    for at, frame in zip((0.0, 0.02, 0.04, 0.06), frames, strict=True):
+        s.clock.now = at
+        await s.stream.on_frame(frame, int(at * 1e6))
+    assert s.published.of("md.raw.v1") == []
+    assert s.closes() == [1.0, 2.0], "the parsed records do not wait for the audit copy"
+
+    s.clock.now = 0.1
+    await s.stream.publish_due()
+    [batch] = s.published.of("md.raw.v1")
+    assert isinstance(batch, RawFrames)
+    assert [i.payload for i in batch.frames] == frames
+    assert [i.channel for i in batch.frames] == ["ohlc", "heartbeat", "unparsed", "ohlc"]
+    assert [i.received_ts for i in batch.frames] == [0, 20_000, 40_000, 60_000]
+    key, _ = s.published.records["md.raw.v1"][0]
+    assert key == "kraken:kraken-v2"
+
+
+async def test_stop_and_a_dropped_stream_publish_the_raw_frames_held_back() -> None:
+    published = RecordingPublisher()
+    kraken = adapter(published, "ws://127.0.0.1:1")
+    await _feed_a_held_back_candle(kraken)
+    assert _raw(published) == []  # rawBatchMs: 100 by default
+
+    session = asyncio.create_task(kraken.public.run())
+    try:
+        await wait_for(lambda: len(_raw(published)) == 2, timeout=5, what="drained")
+    finally:
+        await kraken.stop()
+        await session
+    await kraken.stream.on_frame(ohlc_frame(3.0), 3)
+    await kraken.stop()
+    assert _raw(published) == [ohlc_frame(1.0), ohlc_frame(2.0), ohlc_frame(3.0)]

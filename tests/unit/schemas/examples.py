@@ -18,6 +18,8 @@ from schemas.models import (
     PriceLevel,
     PriceTicker,
     RawFrame,
+    RawFrameItem,
+    RawFrames,
     Record,
     Severity,
     Subscription,
@@ -177,6 +179,15 @@ def examples() -> list[Record]:
             payload=b'{"channel":"book","type":"update","data":[]}',
             received_ts=T0,
             seq=77,
+        ),
+        RawFrames(
+            exchange="kraken",
+            connection_id="kraken-v2",
+            frames=[
+                RawFrameItem("book", b'{"channel":"book","type":"update","data":[]}', T0),
+                RawFrameItem("unparsed", b"\xff not json", T0 + 250),
+            ],
+            seq=78,
         ),
         DeadLetter(
             source_topic="md.trades.v1",

@@ -62,6 +62,7 @@ GOLDEN_FINGERPRINTS = {
     "Position": "913efa8b0a8dbd4d",
     "PriceTicker": "0555c6894153af16",
     "RawFrame": "0446d2556a4dd3d5",
+    "RawFrames": "3c85422594b6fc35",
     "Subscription": "a34cd73fe1089011",
     "Trade": "a26617126b3e4c4a",
 }
