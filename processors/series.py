@@ -74,6 +74,11 @@ class SymbolSeries(msgspec.Struct):
     """Per timeframe: exchange time of the last forming candle published."""
     forming_dirty: list[str] = msgspec.field(default_factory=list)
     """Timeframes whose forming candle changed since it was last published."""
+    indicators_held: dict[str, IndicatorSet] = msgspec.field(default_factory=dict)
+    """Per timeframe: the newest indicator set of history seeding, not published yet. The
+    indicators topic is a table (the latest set per key), and a backfill closes hundreds of
+    windows per timeframe in a burst: only the last set of a burst is published, by the
+    caller's timer (`flush_forming`), unless a newer set of the timeframe goes out first."""
 
     @classmethod
     def new(
@@ -143,8 +148,11 @@ def on_clock(series: SymbolSeries, now_us: int) -> Step:
 
 
 def flush_forming(series: SymbolSeries) -> Step:
-    """Publish the forming candles held back by `forming_every_us` (the caller's timer)."""
+    """Publish the forming candles held back by `forming_every_us` and the indicator sets held
+    back by history seeding (the caller's timer)."""
     step = Step()
+    step.indicators.extend(series.indicators_held.values())
+    series.indicators_held.clear()
     for tf in series.forming_dirty:
         candle = series.builders[tf].forming()
         if candle is not None:
@@ -157,6 +165,7 @@ def _forming(series: SymbolSeries, tf: str, candle: OHLCV, step: Step) -> None:
     series.forming_emitted[tf] = candle.exchange_ts
     step.candles.append(candle)
     if (preview := series.indicators[tf].preview(candle)) is not None:
+        series.indicators_held.pop(tf, None)  # older than the preview: it would overwrite it
         step.indicators.append(preview)
 
 
@@ -199,7 +208,7 @@ def _final_exchange_candle(
         # refuse the 720 older windows of the backfill that follows.
         if history:
             through = series.history_through.get(tf, -1)
-            _apply_closed(series, tf, candle, step, publish=open_ts > through)
+            _apply_closed(series, tf, candle, step, publish=open_ts > through, hold=True)
             series.history_through[tf] = max(through, open_ts)
         if first is None:  # our trades may yet cover this window: settled when ours closes
             _remember(finals, open_ts, candle)
@@ -336,16 +345,28 @@ def _latest_of(series: SymbolSeries, tf: str, open_ts: int) -> OHLCV | None:
 
 
 def _apply_closed(
-    series: SymbolSeries, tf: str, candle: OHLCV, step: Step, *, publish: bool = False
+    series: SymbolSeries,
+    tf: str,
+    candle: OHLCV,
+    step: Step,
+    *,
+    publish: bool = False,
+    hold: bool = False,
 ) -> None:
     """Move the indicators with a closed candle and publish it; a window the indicators saw
-    already is published only if `publish`."""
+    already is published only if `publish`. `hold`: the indicator set waits for the timer in
+    `indicators_held`, replacing the one waiting there (history seeding)."""
     indicator = series.indicators[tf].close(candle)
     if indicator is None and not publish:
         return
     step.candles.append(candle if candle.closed else msgspec.structs.replace(candle, closed=True))
-    if indicator is not None:
-        step.indicators_moved = True
+    if indicator is None:
+        return
+    step.indicators_moved = True
+    if hold:
+        series.indicators_held[tf] = indicator
+    else:
+        series.indicators_held.pop(tf, None)
         step.indicators.append(indicator)
 
 

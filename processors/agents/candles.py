@@ -147,7 +147,7 @@ class Candles:
             last = self._last_active.get(bkey)
             if last is not None and now - last >= quiet and self._lag_s < QUIET_EXTRA_S:
                 await self.publish(on_clock(series, now_us() - self._grace_us), bkey.decode())
-            if series.forming_dirty:
+            if series.forming_dirty or series.indicators_held:
                 await self.publish(flush_forming(series), bkey.decode())
         self._ctx.metrics.table_size.labels("series_by_symbol").set(len(self.series))
 

@@ -235,6 +235,41 @@ def test_a_close_is_published_before_the_next_windows_preview_which_includes_it(
     assert preview.rsi == shadow.rsi.peek(90.0)  # previewed from the state after the close
 
 
+def test_a_history_burst_publishes_only_its_newest_indicator_set_on_the_timer() -> None:
+    s, straight = series(timeframes=("1m", "5m")), series(timeframes=("1m", "5m"))
+    published = []
+    for i in range(30):
+        for tf, length in (("1m", MINUTE_US), ("5m", 5 * MINUTE_US)):
+            step = on_exchange_candle(s, candle(T0 + i * length, 100.0 + i, closed=True, tf=tf))
+            assert step.indicators == []  # held: the topic keeps only the latest per key
+            assert step.indicators_moved  # the state moved and is saved
+            published += step.candles
+    assert len(published) == 60  # every history candle still goes out
+    flushed = flush_forming(s).indicators
+    assert [(i.timeframe, i.open_ts) for i in flushed] == [
+        ("1m", T0 + 29 * MINUTE_US),
+        ("5m", T0 + 29 * 5 * MINUTE_US),
+    ]
+    # the very set each timeframe's last close computes, not an approximation of it
+    for tf, length in (("1m", MINUTE_US), ("5m", 5 * MINUTE_US)):
+        for i in range(29):
+            straight.indicators[tf].close(candle(T0 + i * length, 100.0 + i, closed=True, tf=tf))
+    last = straight.indicators["1m"].close(candle(T0 + 29 * MINUTE_US, 129.0, closed=True))
+    assert flushed[0] == last
+    assert flush_forming(s).indicators == []  # published once
+
+
+def test_a_newer_indicator_set_drops_the_held_history_set() -> None:
+    s = series(forming_every_us=250_000)
+    for i in range(20):
+        on_exchange_candle(s, candle(T0 + i * MINUTE_US, 100.0 + i, closed=True))
+    assert s.indicators_held
+    live = on_trade(s, trade(T0 + 20 * MINUTE_US + 1, 121.0))  # the first trade: its preview
+    assert [(i.open_ts, i.closed) for i in live.indicators] == [(T0 + 20 * MINUTE_US, False)]
+    assert s.indicators_held == {}
+    assert flush_forming(s).indicators == []  # nothing older overwrites the preview
+
+
 def test_history_arriving_after_the_live_stream_still_seeds_the_indicators() -> None:
     s = series()
     now = T0 + 100 * MINUTE_US
