@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from enum import Enum, IntEnum
+from typing import Any
 
 import msgspec
 
@@ -110,6 +111,8 @@ class Entry(msgspec.Struct):
     seq: int = 0
     """The record's per-key sequence number (how it is recognised in Kafka)."""
     state: State = State.QUEUED
+    record: Any = None
+    """A book delta's record while it may still take the next delta of its key (publisher)."""
 
     @property
     def size(self) -> int:
@@ -229,6 +232,13 @@ class Backlog:
 
     def _gate(self, entry: Entry) -> None:
         self.gated[entry.key] = entry.symbol
+
+    def revalue(self, entry: Entry, value: bytes) -> None:
+        """A waiting entry's value replaced (a book delta that took the next one of its key)."""
+        if entry.state is not State.QUEUED:
+            raise ValueError(f"only a waiting entry changes, not a {entry.state.value} one")
+        self.bytes += len(value) - len(entry.value)
+        entry.value = value
 
     # ---- the way to Kafka -----------------------------------------------------------------------
 

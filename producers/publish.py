@@ -8,8 +8,12 @@ fault, or by the shedding policy, which reports every record it sheds).
 
 `publish()` only encodes and queues: the record waits in a bounded backlog (`producers.backlog`
 says what gives way when it is full) and one sender task hands records to aiokafka in publish
-order. A client that wedged is replaced (`producers.kafka_client` tells why and how); outages
-are watched and reported by `producers.outage`.
+order. A book delta whose key's previous delta is still waiting (not yet handed to aiokafka)
+merges into it (`producers.core.bookdelta`) instead of queuing behind it: under load, when
+records queue anyway, a book's burst of deltas becomes one record, with one sequence number;
+an idle publisher merges nothing and adds no wait. A client that wedged is replaced
+(`producers.kafka_client` tells why and how); outages are watched and reported by
+`producers.outage`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from marketdata.config import ProducerKafkaSettings
 from marketdata.logs import get_logger
-from producers.backlog import Admission, Backlog, Entry, Policy, Shed, policy_of
+from producers.backlog import Admission, Backlog, Entry, Policy, Shed, State, policy_of
+from producers.core import bookdelta
 from producers.core.backoff import Backoff
 from producers.kafka_client import (
     AlreadyWritten,
@@ -64,7 +69,14 @@ class PublishMetrics:
         def gauge(name: str, doc: str) -> Gauge:
             return Gauge(f"marketdata_producer_{name}", doc, registry=registry)
 
-        self.accepted = counter("accepted_records_total", "Records given to publish().", ("topic",))
+        self.accepted = counter(
+            "accepted_records_total", "Records given to publish() and queued.", ("topic",)
+        )
+        self.merged = counter(
+            "merged_records_total",
+            "Book deltas merged into their key's waiting delta (not queued).",
+            ("topic",),
+        )
         self.records = counter("published_records_total", "Records Kafka acknowledged.", ("topic",))
         self.failures = counter(
             "publish_failures_total", "Deliveries the Kafka client gave up on.", ("topic",)
@@ -142,6 +154,7 @@ class KafkaPublisher:
             settings.buffer_max_records, int(settings.buffer_max_mb * 1024 * 1024), self._shed
         )
         self._order = itertools.count()
+        self._last_book: dict[str, Entry] = {}  # key → its last book delta (waiting or not)
         self._seq: dict[str, int] = {}
         self._seq_start = clock()
         self._wake = asyncio.Event()  # the sender has something to do
@@ -199,6 +212,13 @@ class KafkaPublisher:
     async def publish(self, topic: TopicSpec, key: str, record: Record, timestamp_us: int) -> None:
         if self._failure is not None:
             raise self._failure
+        if (
+            isinstance(record, BookUpdate)
+            and not record.is_snapshot
+            and self._settings.merge_book_deltas
+            and self._merge_book(topic.name, key, record, timestamp_us)
+        ):
+            return
         seq = 0
         if "seq" in record.__struct_fields__:
             seq = self.next_seq(f"{topic.name}|{key}")
@@ -216,11 +236,28 @@ class KafkaPublisher:
         )
         if isinstance(record, BookUpdate):
             entry.snapshot, entry.symbol = record.is_snapshot, record.symbol
+            if not record.is_snapshot:
+                entry.record = record
+                self._last_book[key] = entry
+            else:
+                self._last_book.pop(key, None)
         if entry.policy is Policy.KEEP and self._waiters:
             await self._wait_for_room(entry)  # behind the facts already waiting, in order
         elif self._backlog.admit(entry) is Admission.FULL:
             await self._wait_for_room(entry)
         self._wake.set()
+
+    def _merge_book(self, topic: str, key: str, record: BookUpdate, timestamp_us: int) -> bool:
+        """Merge a delta into its key's previous one if that still waits; True if merged."""
+        last = self._last_book.get(key)
+        if last is None or last.record is None or last.state is not State.QUEUED:
+            return False
+        merged = bookdelta.merge(last.record, record)
+        self._backlog.revalue(last, self._codec.encode(merged))
+        last.record = merged
+        last.timestamp_ms = timestamp_us // 1000
+        self._metrics.merged.labels(topic).inc()
+        return True
 
     async def _wait_for_room(self, entry: Entry) -> None:
         self._waiters += 1
@@ -273,6 +310,8 @@ class KafkaPublisher:
 
     async def _hand_over(self, entry: Entry) -> None:
         assert self._producer is not None
+        # From now on it may be in Kafka (even if it comes back as failed): it takes no merge.
+        entry.record = None
         try:
             future = await self._producer.send(
                 entry.topic, entry.value, key=entry.key.encode(), timestamp_ms=entry.timestamp_ms

@@ -38,7 +38,17 @@ class _Side:
     """One side of the book, keyed so that ascending order is best first: asks by their tick,
     bids by the negated tick. `keys` is that ascending list, `lots` maps key -> size units."""
 
-    __slots__ = ("depth", "keys", "lots", "qscale", "sign", "signed_pscale", "tokens", "top")
+    __slots__ = (
+        "depth",
+        "dropped",
+        "keys",
+        "lots",
+        "qscale",
+        "sign",
+        "signed_pscale",
+        "tokens",
+        "top",
+    )
 
     def __init__(self, sign: int, depth: int, pscale: int, qscale: int) -> None:
         self.sign = sign
@@ -52,6 +62,8 @@ class _Side:
         # changed. `top` caches the best TOP tokens joined, None once the top window changed.
         self.tokens: dict[int, str] = {}
         self.top: str | None = None
+        self.dropped: list[int] = []
+        """Keys the last `update` truncated off the end (levels the venue no longer sends)."""
 
     def clear(self) -> None:
         self.keys.clear()
@@ -94,10 +106,12 @@ class _Side:
             if bound is None or key <= bound:
                 touched = True
         depth = self.depth
+        dropped = self.dropped = []
         while len(keys) > depth:  # an update overflows by a level or two: pop them off the end
             key = keys.pop()
             del lots[key]
             tokens.pop(key, None)
+            dropped.append(key)
         if touched:
             self.top = None
         return touched
@@ -168,11 +182,20 @@ class OrderBook:
     def apply_update(self, bids: Collection[Level], asks: Collection[Level]) -> None:
         """Apply levels in order (qty 0 deletes; a delete of an unknown level is ignored), then
         truncate each side to the depth, as Kraken requires."""
+        self._bids.dropped = self._asks.dropped = []
         touched = bool(bids) and self._bids.update(bids, self.TOP)
         if asks and self._asks.update(asks, self.TOP):
             touched = True
         if touched:
             self.top_version += 1
+
+    def truncated(self) -> tuple[list[float], list[float]]:
+        """The (bid, ask) prices the last `apply_update` truncated off the depth."""
+        bids, asks, scale = self._bids, self._asks, self._pscale
+        return (
+            [-key / scale for key in bids.dropped],
+            [key / scale for key in asks.dropped],
+        )
 
     # ---- reading --------------------------------------------------------------------------------
 

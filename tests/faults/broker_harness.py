@@ -87,11 +87,14 @@ class ProducerRun:
 
 @contextlib.asynccontextmanager
 async def producing(
-    bootstrap: str, sim: SimulatorHandle, **kafka: object
+    bootstrap: str,
+    sim: SimulatorHandle,
+    exchange_overrides: dict[str, object] | None = None,
+    **kafka: object,
 ) -> AsyncIterator[ProducerRun]:
     """`run_producer` as `marketdata producer` runs it, stopped (and flushed) on exit. One OHLC
     interval: the start-up backfill (720 candles per symbol and interval) stays a small burst."""
-    exchange = settings_for(sim, ohlc_intervals=[1])
+    exchange = settings_for(sim, ohlc_intervals=[1], **(exchange_overrides or {}))
     settings = Settings(
         MarketData.model_validate({"exchanges": {"kraken": exchange.model_dump()}, "kafka": kafka})
     )

@@ -53,6 +53,10 @@ SYMBOLS = ("BTC/USD", "ETH/USD", "SOL/USD")
 DOWN_SECONDS = 8.0
 POLICY = {  # room for the start-up backfill, not for an 8 s outage at this rate
     "bufferMaxRecords": 3000,
+    # A record per book delta and per raw frame, so the outage fills the bound and every
+    # shedding rule acts. By default deltas merge and frames batch while they wait, and an
+    # outage this short sheds nothing (test_default_producer_rides_out_the_outage_shedding_nothing).
+    "mergeBookDeltas": False,
     "outageAfterSeconds": 1,
     "requestTimeoutMs": 4000,  # shorter than the outage: aiokafka's leaderless batches expire
 }
@@ -126,7 +130,7 @@ async def test_a_stopped_broker_is_ridden_out_reported_and_repaired(tmp_path: Pa
         api.feed = Feed(bootstrap, api.model, api.hub.publish, api.registry)
         async with (
             AsyncTestClient(create_app(api)) as http,
-            producing(bootstrap, sim, producer=POLICY) as run,
+            producing(bootstrap, sim, {"raw_batch_ms": 0}, producer=POLICY) as run,
         ):
             before = await _until_fresh(http, bootstrap, 100.0)
             assert before["stale"] is False
@@ -228,3 +232,49 @@ async def _until_fresh(
     if body is None:
         raise AssertionError(f"the API never answered the price {bid}")
     return body
+
+
+async def test_default_producer_rides_out_the_outage_shedding_nothing(tmp_path: Path) -> None:
+    """The same outage and bound with the defaults: while records wait, a book's deltas merge
+    into one and raw frames batch, so the backlog stays far inside its bound. Nothing is shed:
+    every topic's sequence numbers run on without a gap, and no book needs a resync."""
+    async with (
+        own_cluster(tmp_path / "kafka", nodes=1) as cluster,
+        running_simulator(SimulatorConfig(events_per_second=400, symbols=SYMBOLS)) as sim,
+    ):
+        bootstrap = cluster.bootstrap
+        await ensure_topics(bootstrap)
+        policy = {k: v for k, v in POLICY.items() if k != "mergeBookDeltas"}
+        async with producing(bootstrap, sim, producer=policy) as run:
+            published = run.per_topic
+            await until(
+                lambda: (
+                    published("marketdata_producer_published_records_total").get(
+                        topics.BOOK.name, 0
+                    )
+                    > 200
+                ),
+                "books flowing",
+            )
+            cluster.kill_node(1, signal.SIGTERM)
+            stopped_at = time.monotonic()
+            await wait_stopped(cluster, 1)
+            await until(lambda: run.metric("marketdata_producer_kafka_up") == 0, "outage metric")
+            await asyncio.sleep(max(0.0, DOWN_SECONDS - (time.monotonic() - stopped_at)))
+            assert run.metric("marketdata_producer_buffered_records") > 0
+            await restart(cluster, 1, nodes=1)
+            await until(lambda: run.metric("marketdata_producer_kafka_up") == 1, "recovery", 60)
+            await asyncio.sleep(3)
+            merged = published("marketdata_producer_merged_records_total").get(topics.BOOK.name)
+        seen = await read_all(bootstrap, PRODUCED)
+
+    assert shed_by(run) == Counter(), "nothing shed"
+    assert merged, "book deltas merged while Kafka was away"
+    for spec in PRODUCED:
+        sequences = Sequences.of(spec.name, seen[spec.name])
+        assert sequences.not_increasing() == [], spec.name
+        assert sequences.gaps() == {}, spec.name
+    books = [b for b in seen[topics.BOOK.name] if isinstance(b, BookUpdate)]
+    for symbol in SYMBOLS:
+        snapshots = [b for b in books if b.symbol == symbol and b.is_snapshot]
+        assert len(snapshots) == 1, f"{symbol}: resynced ({len(snapshots)} snapshots)"

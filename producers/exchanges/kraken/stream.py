@@ -33,7 +33,7 @@ from producers.exchanges.kraken.books import KrakenBooks
 from producers.publish import Publisher
 from producers.status import ProducerMetrics, StatusReporter
 from schemas import topics
-from schemas.models import OHLCV, Balance, RawFrames, Record
+from schemas.models import OHLCV, Balance, PriceLevel, RawFrames, Record
 
 log = get_logger("producers.kraken")
 EXCHANGE = "kraken"
@@ -190,6 +190,14 @@ class KrakenStream:
                 )
                 await self._resync(symbol, f"checksum {exc.got} != {exc.expected}")
                 continue
+            if not snapshot and (book := self.books.book(symbol)) is not None:
+                # The levels this update pushed past the depth, deleted explicitly: a reader
+                # then needs no truncation rule, and deltas merge exactly (producers.publish).
+                gone_bids, gone_asks = book.truncated()
+                if gone_bids:
+                    bids = [*bids, *(PriceLevel(price, 0.0) for price in gone_bids)]
+                if gone_asks:
+                    asks = [*asks, *(PriceLevel(price, 0.0) for price in gone_asks)]
             exchange_ts = parse.rfc3339_micros(item.timestamp) if item.timestamp else received_ts
             update = parse.book_update(
                 symbol,

@@ -220,7 +220,7 @@ async def test_records_reach_kafka_in_publish_order_with_per_key_sequence_number
 
 
 async def test_an_outage_past_the_bound_sheds_by_policy_reports_it_and_resyncs_books() -> None:
-    r = rig(buffer_max_records=100)
+    r = rig(buffer_max_records=100, merge_book_deltas=False)  # every delta on its own
     await r.publisher.start()
     await publish(r, book("ETH/USD", snapshot=True))
     for i in range(60):  # Kafka is gone: the client takes up to 50 records, and acks none
@@ -268,7 +268,7 @@ async def test_an_outage_past_the_bound_sheds_by_policy_reports_it_and_resyncs_b
 
 
 async def test_after_a_book_gap_only_a_snapshot_opens_the_book_again() -> None:
-    r = rig(buffer_max_records=100)
+    r = rig(buffer_max_records=100, merge_book_deltas=False)  # every delta on its own
     await r.publisher.start()
     for i in range(30):  # handed to the client before the backlog filled
         await publish(r, book(snapshot=i == 0))
@@ -407,4 +407,38 @@ async def test_facts_wait_for_room_and_go_in_publish_order() -> None:
     assert ids == list(range(110))
     assert consecutive(r.broker.seqs(topics.TRADES.name)["kraken:BTC/USD"])
     assert r.metric("marketdata_producer_backpressure_seconds_total") > 0
+    await r.publisher.close()
+
+
+def delta(price: float, qty: float, symbol: str = "BTC/USD") -> BookUpdate:
+    return BookUpdate(
+        exchange="kraken", symbol=symbol, is_snapshot=False, bids=[PriceLevel(price, qty)],
+        asks=[], depth=10, exchange_ts=int(price), received_ts=int(price),
+    )  # fmt: skip
+
+
+async def test_a_book_delta_merges_into_its_keys_delta_while_that_still_waits() -> None:
+    r = rig()
+    await r.publisher.start()
+    await publish(r, book(snapshot=True))
+    await publish(r, delta(2.0, 1.0))  # a burst: the sender has not run in between
+    await publish(r, delta(3.0, 1.0))
+    await publish(r, delta(2.0, 0.0))
+    await publish(r, delta(5.0, 1.0, symbol="ETH/USD"))  # another key: its own record
+    await settle()  # the sender hands the waiting records over
+    await publish(r, delta(4.0, 1.0))  # its key's last delta is with the client: no merge
+    await settle()
+    r.client.ack()
+    await r.publisher.flush()
+
+    btc = [rec for _t, k, rec in r.broker.log if k == "kraken:BTC/USD"]
+    assert [(b.is_snapshot, [(lv.price, lv.qty) for lv in b.bids]) for b in btc] == [  # type: ignore[attr-defined]
+        (True, [(1.0, 1.0)]),
+        (False, [(3.0, 1.0), (2.0, 0.0)]),  # 2.0 added then removed: its last state
+        (False, [(4.0, 1.0)]),
+    ]
+    assert btc[1].exchange_ts == 2  # type: ignore[attr-defined]  # the newest delta's times
+    assert consecutive(r.broker.seqs(topics.BOOK.name)["kraken:BTC/USD"])  # no gap
+    assert r.metric("marketdata_producer_merged_records_total", topic="md.book.v1") == 2
+    assert r.metric("marketdata_producer_accepted_records_total", topic="md.book.v1") == 4
     await r.publisher.close()
