@@ -9,9 +9,10 @@ fault, or by the shedding policy, which reports every record it sheds).
 `publish()` only encodes and queues: the record waits in a bounded backlog (`producers.backlog`
 says what gives way when it is full) and one sender task hands records to aiokafka in publish
 order. A book delta whose key's previous delta is still waiting (not yet handed to aiokafka)
-merges into it (`producers.core.bookdelta`) instead of queuing behind it: under load, when
-records queue anyway, a book's burst of deltas becomes one record, with one sequence number;
-an idle publisher merges nothing and adds no wait. A client that wedged is replaced
+merges into it (`producers.core.bookdelta`), and a ticker (a full state) takes the place of its
+key's waiting ticker, instead of queuing behind it: under load, when records queue anyway, a
+burst becomes one record, with one sequence number; an idle publisher merges nothing and adds
+no wait. A client that wedged is replaced
 (`producers.kafka_client` tells why and how); outages are watched and reported by
 `producers.outage`.
 """
@@ -47,12 +48,19 @@ from producers.kafka_client import (
 )
 from producers.outage import BookResync, OutageListener, OutageWatch
 from schemas.codec import Codec
-from schemas.models import BookUpdate, Record
+from schemas.models import BookUpdate, PriceTicker, Record
 from schemas.topics import TopicSpec
 
 log = get_logger("producers.publish")
 
 CLIENT_STOP_SECONDS: Final = 5.0
+
+
+def _mergeable(record: Record) -> bool:
+    """A book delta (merges exactly) or a ticker (a full state: the newer one replaces it)."""
+    if isinstance(record, BookUpdate):
+        return not record.is_snapshot
+    return isinstance(record, PriceTicker)
 
 
 class Publisher(Protocol):
@@ -74,7 +82,7 @@ class PublishMetrics:
         )
         self.merged = counter(
             "merged_records_total",
-            "Book deltas merged into their key's waiting delta (not queued).",
+            "Records merged into their key's waiting record (book deltas, tickers): not queued.",
             ("topic",),
         )
         self.records = counter("published_records_total", "Records Kafka acknowledged.", ("topic",))
@@ -154,7 +162,8 @@ class KafkaPublisher:
             settings.buffer_max_records, int(settings.buffer_max_mb * 1024 * 1024), self._shed
         )
         self._order = itertools.count()
-        self._last_book: dict[str, Entry] = {}  # key → its last book delta (waiting or not)
+        # (topic, key) → its last mergeable record's entry (waiting or not)
+        self._last: dict[tuple[str, str], Entry] = {}
         self._seq: dict[str, int] = {}
         self._seq_start = clock()
         self._wake = asyncio.Event()  # the sender has something to do
@@ -212,12 +221,8 @@ class KafkaPublisher:
     async def publish(self, topic: TopicSpec, key: str, record: Record, timestamp_us: int) -> None:
         if self._failure is not None:
             raise self._failure
-        if (
-            isinstance(record, BookUpdate)
-            and not record.is_snapshot
-            and self._settings.merge_book_deltas
-            and self._merge_book(topic.name, key, record, timestamp_us)
-        ):
+        mergeable = self._settings.merge_while_waiting and _mergeable(record)
+        if mergeable and self._merge(topic.name, key, record, timestamp_us):
             return
         seq = 0
         if "seq" in record.__struct_fields__:
@@ -236,23 +241,27 @@ class KafkaPublisher:
         )
         if isinstance(record, BookUpdate):
             entry.snapshot, entry.symbol = record.is_snapshot, record.symbol
-            if not record.is_snapshot:
-                entry.record = record
-                self._last_book[key] = entry
-            else:
-                self._last_book.pop(key, None)
+        if mergeable:
+            entry.record = record
+            self._last[(topic.name, key)] = entry
+        elif isinstance(record, BookUpdate):  # a snapshot: the next delta starts anew
+            self._last.pop((topic.name, key), None)
         if entry.policy is Policy.KEEP and self._waiters:
             await self._wait_for_room(entry)  # behind the facts already waiting, in order
         elif self._backlog.admit(entry) is Admission.FULL:
             await self._wait_for_room(entry)
         self._wake.set()
 
-    def _merge_book(self, topic: str, key: str, record: BookUpdate, timestamp_us: int) -> bool:
-        """Merge a delta into its key's previous one if that still waits; True if merged."""
-        last = self._last_book.get(key)
+    def _merge(self, topic: str, key: str, record: Record, timestamp_us: int) -> bool:
+        """Merge a record into its key's previous one if that still waits; True if merged."""
+        last = self._last.get((topic, key))
         if last is None or last.record is None or last.state is not State.QUEUED:
             return False
-        merged = bookdelta.merge(last.record, record)
+        merged: Record
+        if isinstance(record, BookUpdate):
+            merged = bookdelta.merge(last.record, record)
+        else:  # a full state: the newer one, in the older one's place
+            merged = msgspec.structs.replace(record, seq=last.record.seq)
         self._backlog.revalue(last, self._codec.encode(merged))
         last.record = merged
         last.timestamp_ms = timestamp_us // 1000

@@ -115,9 +115,10 @@ class ProducerKafkaSettings(Section):
     """A record unacknowledged for this long means Kafka is unavailable: reported, buffered."""
     stop_flush_seconds: Annotated[float, Field(ge=0, le=600)] = 10
     """On shutdown, how long to wait for the backlog to reach Kafka (what is left is logged)."""
-    merge_book_deltas: bool = True
-    """A book delta merges into its key's previous delta while that still waits in the backlog
-    (under load, and through an outage); false: every delta is a record of its own."""
+    merge_while_waiting: bool = True
+    """A book delta merges into its key's previous delta, and a ticker replaces its key's
+    previous ticker, while that still waits in the backlog (under load, and through an outage);
+    false: every one is a record of its own."""
 
 
 class KafkaSettings(Section):

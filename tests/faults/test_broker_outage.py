@@ -56,7 +56,7 @@ POLICY = {  # room for the start-up backfill, not for an 8 s outage at this rate
     # A record per book delta and per raw frame, so the outage fills the bound and every
     # shedding rule acts. By default deltas merge and frames batch while they wait, and an
     # outage this short sheds nothing (test_default_producer_rides_out_the_outage_shedding_nothing).
-    "mergeBookDeltas": False,
+    "mergeWhileWaiting": False,
     "outageAfterSeconds": 1,
     "requestTimeoutMs": 4000,  # shorter than the outage: aiokafka's leaderless batches expire
 }
@@ -244,7 +244,7 @@ async def test_default_producer_rides_out_the_outage_shedding_nothing(tmp_path: 
     ):
         bootstrap = cluster.bootstrap
         await ensure_topics(bootstrap)
-        policy = {k: v for k, v in POLICY.items() if k != "mergeBookDeltas"}
+        policy = {k: v for k, v in POLICY.items() if k != "mergeWhileWaiting"}
         async with producing(bootstrap, sim, producer=policy) as run:
             published = run.per_topic
             await until(

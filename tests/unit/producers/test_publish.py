@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import pytest
 from aiokafka import errors as kafka_errors
 from prometheus_client import CollectorRegistry
@@ -220,7 +221,7 @@ async def test_records_reach_kafka_in_publish_order_with_per_key_sequence_number
 
 
 async def test_an_outage_past_the_bound_sheds_by_policy_reports_it_and_resyncs_books() -> None:
-    r = rig(buffer_max_records=100, merge_book_deltas=False)  # every delta on its own
+    r = rig(buffer_max_records=100, merge_while_waiting=False)  # every delta on its own
     await r.publisher.start()
     await publish(r, book("ETH/USD", snapshot=True))
     for i in range(60):  # Kafka is gone: the client takes up to 50 records, and acks none
@@ -268,7 +269,7 @@ async def test_an_outage_past_the_bound_sheds_by_policy_reports_it_and_resyncs_b
 
 
 async def test_after_a_book_gap_only_a_snapshot_opens_the_book_again() -> None:
-    r = rig(buffer_max_records=100, merge_book_deltas=False)  # every delta on its own
+    r = rig(buffer_max_records=100, merge_while_waiting=False)  # every delta on its own
     await r.publisher.start()
     for i in range(30):  # handed to the client before the backlog filled
         await publish(r, book(snapshot=i == 0))
@@ -441,4 +442,22 @@ async def test_a_book_delta_merges_into_its_keys_delta_while_that_still_waits() 
     assert consecutive(r.broker.seqs(topics.BOOK.name)["kraken:BTC/USD"])  # no gap
     assert r.metric("marketdata_producer_merged_records_total", topic="md.book.v1") == 2
     assert r.metric("marketdata_producer_accepted_records_total", topic="md.book.v1") == 4
+    await r.publisher.close()
+
+
+async def test_a_ticker_takes_the_place_of_its_keys_waiting_ticker() -> None:
+    r = rig()
+    await r.publisher.start()
+    for bid in (1.0, 2.0, 3.0):  # a burst: the sender has not run in between
+        await publish(r, msgspec.structs.replace(ticker(), bid=bid))
+    await settle()
+    await publish(r, msgspec.structs.replace(ticker(), bid=4.0))  # the last one is handed over
+    await settle()
+    r.client.ack()
+    await r.publisher.flush()
+
+    tickers = [rec for t, _k, rec in r.broker.log if t == topics.TICKER.name]
+    assert [t.bid for t in tickers] == [3.0, 4.0]  # type: ignore[attr-defined]
+    assert consecutive(r.broker.seqs(topics.TICKER.name)["kraken:BTC/USD"])
+    assert r.metric("marketdata_producer_merged_records_total", topic="md.ticker.v1") == 2
     await r.publisher.close()
