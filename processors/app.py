@@ -21,6 +21,7 @@ from marketdata.config import Settings
 from marketdata.health import Check, Health, Heartbeat
 from processors.agents import books, candles, positions, prices
 from processors.agents import freshness as freshness_agent
+from processors.fetchwait import limit_fetch_wait
 from processors.metrics import ProcessorMetrics
 from processors.runtime import Context, log
 from processors.tables import WriteBehind
@@ -61,6 +62,7 @@ def create_app(
         stream_recovery_delay=0.0,
         stream_ack_exceptions=False,
     )
+    limit_fetch_wait(app, settings.kafka.fetch_max_wait_ms)
     ctx = Context(settings, app, Codec(), ProcessorMetrics.on(registry))
     ctx.writes = WriteBehind(cfg.changelog_flush_ms / 1000)
     if on_fatal is not None:

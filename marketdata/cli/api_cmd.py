@@ -36,7 +36,13 @@ def _run(args: argparse.Namespace) -> int:
     bootstrap = require_bootstrap(settings)
     registry = new_registry("api")
     api = ApiState(settings, registry=registry, control=KafkaControl(bootstrap))
-    api.feed = Feed(bootstrap, api.model, api.hub.publish, registry)
+    api.feed = Feed(
+        bootstrap,
+        api.model,
+        api.hub.publish,
+        registry,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
+    )
     host = args.host or settings.service.host
     port = settings.service.port if args.port is None else args.port
     log.info("api.starting", url=f"http://{host}:{port}", bootstrap=bootstrap)

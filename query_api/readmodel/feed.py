@@ -84,8 +84,10 @@ class Feed:
         registry: CollectorRegistry,
         *,
         client_id: str = "marketdata-api",
+        fetch_max_wait_ms: int = 10,
     ) -> None:
         self._bootstrap = bootstrap
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._model = model
         self._publish = publish
         self._client_id = client_id
@@ -114,6 +116,7 @@ class Feed:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=self._fetch_max_wait_ms,  # kafka.fetchMaxWaitMs: why, there
         )
         await consumer.start()
         try:

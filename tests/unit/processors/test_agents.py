@@ -317,3 +317,15 @@ async def test_a_quiet_window_closes_by_the_wall_clock_only_while_the_worker_is_
         assert [(c.open_ts, c.close, c.trades) for c in closed] == [(window, 100.0, 1)]
     else:
         assert closed == []
+
+
+async def test_the_worker_consumer_waits_at_most_the_configured_fetch_wait(
+    processors: Processors,
+) -> None:
+    """faust fixes 1,500 ms; a fetch of quiet partitions would hold the busy ones that long."""
+    app = processors.ctx.app
+    consumer = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
+    try:
+        assert consumer._fetch_max_wait_ms == 10  # kafka.fetchMaxWaitMs, by default
+    finally:
+        await consumer.stop()
