@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from marketdata.config import MarketData, Settings
 from marketdata.kafka.admin import ensure_topics
 from marketdata.kafka.clients import make_producer
+from marketdata.kafka.local import LocalKafka
 from query_api.app import create_app
 from query_api.readmodel.feed import Feed
 from query_api.state import ApiState
@@ -134,20 +135,7 @@ async def test_a_stopped_broker_is_ridden_out_reported_and_repaired(tmp_path: Pa
         ):
             before = await _until_fresh(http, bootstrap, 100.0)
             assert before["stale"] is False
-            await until(
-                lambda: (
-                    run.per_topic("marketdata_producer_published_records_total").get(
-                        topics.BOOK.name, 0
-                    )
-                    > 200
-                ),
-                "books flowing",
-            )
-
-            cluster.kill_node(1, signal.SIGTERM)
-            stopped_at = time.monotonic()
-            await wait_stopped(cluster, 1)
-            await until(lambda: run.metric("marketdata_producer_kafka_up") == 0, "outage metric")
+            stopped_at = await _stop_the_broker_while_books_flow(cluster, run)
             during = await answered(http, 100.0)
             assert during is not None, "the API keeps answering the cached price"
             assert during["stale"] is True
@@ -212,6 +200,17 @@ async def test_a_stopped_broker_is_ridden_out_reported_and_repaired(tmp_path: Pa
         assert any(t.received_ts > restarted_at_us for t in mine), symbol
 
 
+async def _stop_the_broker_while_books_flow(cluster: LocalKafka, run: ProducerRun) -> float:
+    """SIGTERM the one broker once books flow; when it stopped (monotonic)."""
+    published = "marketdata_producer_published_records_total"
+    await until(lambda: run.per_topic(published).get(topics.BOOK.name, 0) > 200, "books flowing")
+    cluster.kill_node(1, signal.SIGTERM)
+    stopped_at = time.monotonic()
+    await wait_stopped(cluster, 1)
+    await until(lambda: run.metric("marketdata_producer_kafka_up") == 0, "outage metric")
+    return stopped_at
+
+
 async def _until_fresh(
     http: AsyncTestClient[Litestar], bootstrap: str, bid: float
 ) -> dict[str, object]:
@@ -246,26 +245,13 @@ async def test_default_producer_rides_out_the_outage_shedding_nothing(tmp_path: 
         await ensure_topics(bootstrap)
         policy = {k: v for k, v in POLICY.items() if k != "mergeWhileWaiting"}
         async with producing(bootstrap, sim, producer=policy) as run:
-            published = run.per_topic
-            await until(
-                lambda: (
-                    published("marketdata_producer_published_records_total").get(
-                        topics.BOOK.name, 0
-                    )
-                    > 200
-                ),
-                "books flowing",
-            )
-            cluster.kill_node(1, signal.SIGTERM)
-            stopped_at = time.monotonic()
-            await wait_stopped(cluster, 1)
-            await until(lambda: run.metric("marketdata_producer_kafka_up") == 0, "outage metric")
+            stopped_at = await _stop_the_broker_while_books_flow(cluster, run)
             await asyncio.sleep(max(0.0, DOWN_SECONDS - (time.monotonic() - stopped_at)))
             assert run.metric("marketdata_producer_buffered_records") > 0
             await restart(cluster, 1, nodes=1)
             await until(lambda: run.metric("marketdata_producer_kafka_up") == 1, "recovery", 60)
             await asyncio.sleep(3)
-            merged = published("marketdata_producer_merged_records_total").get(topics.BOOK.name)
+            merged = run.per_topic("marketdata_producer_merged_records_total").get(topics.BOOK.name)
         seen = await read_all(bootstrap, PRODUCED)
 
     assert shed_by(run) == Counter(), "nothing shed"
