@@ -12,9 +12,8 @@ order. A book delta whose key's previous delta is still waiting (not yet handed 
 merges into it (`producers.core.bookdelta`), and a ticker (a full state) takes the place of its
 key's waiting ticker, instead of queuing behind it: under load, when records queue anyway, a
 burst becomes one record, with one sequence number; an idle publisher merges nothing and adds
-no wait. A client that wedged is replaced
-(`producers.kafka_client` tells why and how); outages are watched and reported by
-`producers.outage`.
+no wait. A client that wedged is replaced (`producers.kafka_client` tells why and how); outages
+are watched and reported by `producers.outage`.
 """
 
 from __future__ import annotations
@@ -118,7 +117,10 @@ class PublishMetrics:
         found = self._per_topic.get(topic)
         if found is None:
             found = self._per_topic[topic] = TopicMetrics(
-                self.accepted.labels(topic), self.records.labels(topic), self.latency.labels(topic)
+                self.accepted.labels(topic),
+                self.merged.labels(topic),
+                self.records.labels(topic),
+                self.latency.labels(topic),
             )
         return found
 
@@ -126,6 +128,7 @@ class PublishMetrics:
 @dataclass(frozen=True, slots=True)
 class TopicMetrics:
     accepted: Counter
+    merged: Counter
     records: Counter
     latency: Histogram
 
@@ -265,7 +268,7 @@ class KafkaPublisher:
         self._backlog.revalue(last, self._codec.encode(merged))
         last.record = merged
         last.timestamp_ms = timestamp_us // 1000
-        self._metrics.merged.labels(topic).inc()
+        self._metrics.of(topic).merged.inc()
         return True
 
     async def _wait_for_room(self, entry: Entry) -> None:
