@@ -75,7 +75,9 @@ async def test_each_record_type_round_trips_on_its_declared_topic(
         await consumer.stop()
 
     assert received == sent
-    assert {type(r).__name__ for r in received.values()} == set(by_record)
+    # Every record type has a topic, but RawFrame: md.raw.v1's records before 2026-12-03, still
+    # decodable (test_schemas_codec), no longer written (RawFrames took its place).
+    assert {type(r).__name__ for r in received.values()} == set(by_record) - {"RawFrame"}
 
 
 async def test_a_corrupt_record_is_a_decode_error_naming_its_topic_and_offset(
