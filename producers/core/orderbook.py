@@ -106,12 +106,13 @@ class _Side:
             if bound is None or key <= bound:
                 touched = True
         depth = self.depth
-        dropped = self.dropped = []
-        while len(keys) > depth:  # an update overflows by a level or two: pop them off the end
-            key = keys.pop()
-            del lots[key]
-            tokens.pop(key, None)
-            dropped.append(key)
+        if len(keys) > depth:  # an update overflows by a level or two: pop them off the end
+            dropped = self.dropped = []  # (left as apply_update reset it when nothing overflows)
+            while len(keys) > depth:
+                key = keys.pop()
+                del lots[key]
+                tokens.pop(key, None)
+                dropped.append(key)
         if touched:
             self.top = None
         return touched
