@@ -87,6 +87,7 @@ def _up(args: argparse.Namespace) -> int:
             nodes=args.nodes or kafka.local.nodes,
             port=args.port if args.port is not None else kafka.local.port,
             heap_mb=kafka.local.heap_mb,
+            jit=kafka.local.jit,
             progress=progress,
         )
         state = cluster.start(timeout=args.timeout)

@@ -91,6 +91,9 @@ class LocalKafkaSettings(Section):
     )
     """Where the Kafka distribution is kept once downloaded (shared by every checkout)."""
     heap_mb: Annotated[int, Field(ge=256, le=8192)] = 512
+    jit: Literal["tiered", "quick"] = "tiered"
+    """`tiered`: the JVM's default compilers, for a broker that runs for long; `quick`: C1 only,
+    cheaper to start, more CPU per record once loaded (the test suite's brokers)."""
 
     @field_validator("home")
     @classmethod

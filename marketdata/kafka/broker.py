@@ -134,6 +134,7 @@ def broker(
         nodes=nodes,
         port=local.port if local else 0,
         heap_mb=local.heap_mb if local else 512,
+        jit=local.jit if local else "quick",
         progress=progress,
     ) as cluster:
         yield Broker(cluster.bootstrap, BrokerSource.LOCAL)

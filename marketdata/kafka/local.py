@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Final, Self
+from typing import Final, Literal, Self
 
 from marketdata.kafka.probe import wait_for_brokers
 from marketdata.kafka.runtime import KafkaRuntime
@@ -33,9 +33,15 @@ _JVM_FLAGS: Final = (
     "-XX:InitiatingHeapOccupancyPercent=35",
     "-XX:+ExplicitGCInvokesConcurrent",
     "-Djava.awt.headless=true",
-    # C1 only: a broker on a 2-core machine starts in half the CPU time and serves tests fine.
-    "-XX:TieredStopAtLevel=1",
 )
+JitMode = Literal["tiered", "quick"]
+_JIT_FLAGS: Final[dict[str, tuple[str, ...]]] = {
+    # The JVM's default: C1 first, C2 for hot code. Costs CPU while warming up, then serves a
+    # sustained load with about a quarter less broker CPU than C1 alone (docs/benchmarks.md).
+    "tiered": (),
+    # C1 only: a broker on a 2-core machine starts for less CPU; right for short-lived test brokers.
+    "quick": ("-XX:TieredStopAtLevel=1",),
+}
 
 
 class LocalKafkaError(RuntimeError):
@@ -174,10 +180,14 @@ class LocalKafka:
         nodes: int = 1,
         port: int = 0,
         heap_mb: int = 512,
+        jit: JitMode = "tiered",
         progress: Callable[[str], None] = lambda _msg: None,
     ) -> None:
         if nodes not in (1, 3):
             raise ValueError("nodes must be 1 or 3")
+        if jit not in _JIT_FLAGS:
+            raise ValueError(f"jit must be one of {', '.join(_JIT_FLAGS)}, not {jit!r}")
+        self.jit = jit
         self.runtime = runtime
         self.state_dir = state_dir.resolve()
         self.nodes = nodes
@@ -212,12 +222,13 @@ class LocalKafka:
             ports.append((port, free_port()))
         return ports
 
-    def _java(self, main: str, *args: str, heap_mb: int) -> list[str]:
+    def _java(self, main: str, *args: str, heap_mb: int, jit: JitMode | None = None) -> list[str]:
         return [
             self.runtime.java,
             f"-Xms{min(256, heap_mb)}m",
             f"-Xmx{heap_mb}m",
             *_JVM_FLAGS,
+            *_JIT_FLAGS[jit or self.jit],
             f"-Dlog4j2.configurationFile={self.runtime.log4j_config}",
             f"-Dkafka.logs.dir={self.state_dir}/logs",
             "-cp",
@@ -265,6 +276,7 @@ class LocalKafka:
                     str(cfg),
                     "--ignore-formatted",
                     heap_mb=256,
+                    jit="quick",  # a one-shot tool: C2 would only burn CPU
                 ),
                 capture_output=True,
                 text=True,

@@ -51,6 +51,7 @@ def test_defaults_of_the_added_sections() -> None:
     assert md.kafka.local.version == "4.4.0"
     assert md.kafka.local.nodes == 1
     assert md.kafka.local.port == 0
+    assert md.kafka.local.jit == "tiered"  # a long-running broker gets the JVM's full compilers
     assert md.kafka.local.home == Path.home() / ".cache/crypton-marketdata/kafka"
     assert md.simulator.enabled
     assert md.simulator.host == "127.0.0.1"
@@ -225,11 +226,17 @@ def test_hub_path_must_be_absolute(tmp_path: Path) -> None:
 def test_kafka_section(tmp_path: Path) -> None:
     settings = load(
         tmp_path,
-        {"kafka": {"bootstrapServers": " ", "local": {"home": "~/kafka-here", "nodes": 3}}},
+        {
+            "kafka": {
+                "bootstrapServers": " ",
+                "local": {"home": "~/kafka-here", "nodes": 3, "jit": "quick"},
+            }
+        },
     )
     assert settings.kafka.bootstrap_servers is None
     assert settings.kafka.local.home == Path.home() / "kafka-here"
     assert settings.kafka.local.nodes == 3
+    assert settings.kafka.local.jit == "quick"
 
     found = problems(
         tmp_path,
@@ -238,7 +245,7 @@ def test_kafka_section(tmp_path: Path) -> None:
                 "replicationFactor": 6,
                 "compression": "brotli",
                 "acks": "1",
-                "local": {"nodes": 2, "version": "latest"},
+                "local": {"nodes": 2, "version": "latest", "jit": "c2"},
             }
         },
     )
@@ -248,6 +255,7 @@ def test_kafka_section(tmp_path: Path) -> None:
         "marketData.kafka.acks",  # fixed by design, not a setting
         "marketData.kafka.local.nodes",
         "marketData.kafka.local.version",
+        "marketData.kafka.local.jit",
     }
 
 

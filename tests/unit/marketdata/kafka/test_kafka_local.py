@@ -6,8 +6,11 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
+
 from marketdata.kafka.local import (
     ClusterState,
+    LocalKafka,
     NodeState,
     _new_cluster_id,
     _server_properties,
@@ -17,6 +20,34 @@ from marketdata.kafka.local import (
     status,
     stop_cluster,
 )
+from marketdata.kafka.runtime import KafkaRuntime
+
+C1_ONLY = "-XX:TieredStopAtLevel=1"
+
+
+def _runtime(tmp_path: Path) -> KafkaRuntime:
+    return KafkaRuntime("4.4.0", tmp_path, "a.jar:b.jar", tmp_path / "log4j2.yaml", 0.0)
+
+
+def test_a_broker_runs_the_jvms_full_compilers_unless_asked_to_start_quick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(KafkaRuntime, "java", property(lambda _self: "/usr/bin/java"))
+    tiered = LocalKafka(_runtime(tmp_path), tmp_path)
+    quick = LocalKafka(_runtime(tmp_path), tmp_path, jit="quick")
+
+    broker = tiered._java("kafka.Kafka", "server.properties", heap_mb=512)
+    assert C1_ONLY not in broker
+    assert broker[-2:] == ["kafka.Kafka", "server.properties"]
+    assert "-Xmx512m" in broker
+    assert C1_ONLY in quick._java("kafka.Kafka", "server.properties", heap_mb=512)
+    # Formatting storage is a one-shot tool: C1 only whatever the broker's mode.
+    assert C1_ONLY in tiered._java("kafka.tools.StorageTool", "format", heap_mb=256, jit="quick")
+
+
+def test_an_unknown_jit_mode_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="jit must be one of tiered, quick, not 'c2'"):
+        LocalKafka(_runtime(tmp_path), tmp_path, jit="c2")  # type: ignore[arg-type]
 
 
 def _props(text: str) -> dict[str, str]:
