@@ -97,8 +97,11 @@ def wait_ready(system: subprocess.Popen[str], timeout: float = 180) -> None:
 
 async def measure(
     port: int, warmup: float, seconds: float, cpu: CpuWindow | None = None
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per channel: the end-to-end latencies, and the part of each spent before the producer
+    had the event (`received_ts - exchange_ts`: the simulator and the WebSocket to it)."""
     latencies: dict[str, list[float]] = {"trades": [], "prices": []}
+    ingress: dict[str, list[float]] = {"trades": [], "prices": []}
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_queue=None) as ws:
         await ws.recv()
         for channel in ("trades", "prices"):
@@ -111,8 +114,10 @@ async def measure(
                 continue
             if cpu is not None and not latencies["trades"] and not latencies["prices"]:
                 cpu.start()
-            latencies[message["channel"]].append((now_us - message["data"]["exchange_ts"]) / 1000)
-    return latencies
+            data = message["data"]
+            latencies[message["channel"]].append((now_us - data["exchange_ts"]) / 1000)
+            ingress[message["channel"]].append((data["received_ts"] - data["exchange_ts"]) / 1000)
+    return latencies, ingress
 
 
 def cpu_ticks(pid: int) -> int:
@@ -143,14 +148,31 @@ class CpuWindow:
         }
 
 
+def quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def summary(values: list[float]) -> str:
     if not values:
         return "no messages"
     ordered = sorted(values)
-    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
     return (
-        f"{len(values):>7} msgs  p50 {statistics.median(values):7.1f} ms  p90 {p(0.9):7.1f} ms  "
-        f"p99 {p(0.99):7.1f} ms  max {ordered[-1]:7.1f} ms"
+        f"{len(values):>7} msgs  p50 {statistics.median(values):7.1f} ms  "
+        f"p90 {quantile(ordered, 0.9):7.1f} ms  p99 {quantile(ordered, 0.99):7.1f} ms  "
+        f"max {ordered[-1]:7.1f} ms"
+    )
+
+
+def split(total: list[float], ingress: list[float]) -> str:
+    """Where the time went: before the producer had the event, and from there to the client."""
+    if not total:
+        return ""
+    before = sorted(ingress)
+    after = sorted(t - i for t, i in zip(total, ingress, strict=True))
+    return (
+        f"simulator -> producer p50 {statistics.median(before):.1f} / p99 "
+        f"{quantile(before, 0.99):.1f} ms, producer -> client p50 {statistics.median(after):.1f}"
+        f" / p99 {quantile(after, 0.99):.1f} ms"
     )
 
 
@@ -179,7 +201,7 @@ def main() -> None:
             try:
                 wait_ready(system)
                 cpu = CpuWindow(system.pid)
-                results = asyncio.run(measure(port, args.warmup, args.seconds, cpu))
+                results, ingress = asyncio.run(measure(port, args.warmup, args.seconds, cpu))
                 used = cpu.stop()
             finally:
                 system.send_signal(signal.SIGINT)
@@ -190,6 +212,9 @@ def main() -> None:
         label = f"{rate:>5} events/s, linger {linger} ms"
         print(f"{label}  trades (1 Kafka hop):  {summary(results['trades'])}")
         print(f"{label}  prices (2 Kafka hops): {summary(results['prices'])}")
+        for path in ("trades", "prices"):
+            if results[path]:
+                print(f"{label}  {path} split: {split(results[path], ingress[path])}")
         parts = ", ".join(f"{part} {pct:.0f}%" for part, pct in sorted(used.items()))
         print(f"{label}  CPU over the window: {parts} (sum {sum(used.values()):.0f}%)")
 
