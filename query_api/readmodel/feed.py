@@ -1,11 +1,19 @@
 """Feeds the read model from Kafka and pushes every change to the fan-out hub.
 
-One group-less consumer per API process (no commits, no consumer group): it is assigned every
-partition of the table topics and reads them from the beginning, so any number of replicas can
-run side by side. Trades are a raw topic: only the newest `TRADE_TAIL` per partition are read.
-The model is *ready* once every partition reached the end offset seen at start (cache warming);
-until then the API answers 503. A record that does not decode is counted and logged, never
-applied (the processors own the dead-letter topics).
+Group-less consumers (no commits, no consumer group): together they are assigned every partition
+of the table topics and read them from the beginning, so any number of replicas can run side by
+side. Trades are a raw topic: only the newest `TRADE_TAIL` per partition are read. The model is
+*ready* once every partition reached the end offset seen at start (cache warming); until then
+the API answers 503. A record that does not decode is counted and logged, never applied (the
+processors own the dead-letter topics).
+
+Two consumers, not one: every fetch request names each partition it asks for, and aiokafka
+builds and parses them in Python, so their cost grows with the partitions fetched times the
+fetches a second. The busy topics (`BUSY`: prices, books, candles, indicators, trades) fetch
+back to back under load with `kafka.fetchMaxWaitMs`; the quiet ones (balances, positions,
+status, alerts, control) wait `QUIET_FETCH_WAIT_MS` for a record, which the broker answers as
+soon as one arrives, so a quiet record is not delayed, it only stops costing a fetch per busy
+record.
 """
 
 from __future__ import annotations
@@ -24,10 +32,14 @@ from query_api.readmodel.store import TOPICS, ReadModel
 from query_api.ws.fanout import Update
 from schemas import topics as t
 from schemas.codec import Codec, DecodeError
+from schemas.topics import TopicSpec
 
 log = get_logger("query_api.feed")
 
 TRADE_TAIL: Final = 200
+BUSY: Final = frozenset(s.name for s in (t.PRICES, t.BOOKS, t.CANDLES, t.INDICATORS))
+"""The table topics written many times a second (with trades, the busy consumer's)."""
+QUIET_FETCH_WAIT_MS: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +107,11 @@ class Feed:
         self.metrics = FeedMetrics.on(registry)
         self.progress = Progress()
         self._ready = asyncio.Event()
-        self._targets: dict[TopicPartition, int] = {}
+        self._behind: dict[int, int] = {}
+        """Records each consumer still has to read before its start-up end offsets."""
+        self._unassigned = 2
+        """Consumers that have not yet seen their end offsets (ready waits for both)."""
+        self._counted: dict[str, Counter] = {}
 
     @property
     def ready(self) -> bool:
@@ -110,44 +126,92 @@ class Feed:
 
     async def run(self) -> None:
         """Read until cancelled; reconnects are aiokafka's job, a fatal error ends the task."""
+        busy = [s for s in TOPICS if s.name in BUSY]
+        quiet = [s for s in TOPICS if s.name not in BUSY]
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._read(busy, self._fetch_max_wait_ms, trades=True))
+                group.create_task(self._read(quiet, QUIET_FETCH_WAIT_MS, trades=False))
+        except ExceptionGroup as failed:  # one reader failed (the other was cancelled)
+            exc = failed.exceptions[0]
+            self.progress.error = repr(exc)
+            log.error("feed.failed", error=repr(exc))
+            raise exc from None
+
+    async def _read(self, tables: list[TopicSpec], fetch_max_wait_ms: int, *, trades: bool) -> None:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=self._fetch_max_wait_ms,  # kafka.fetchMaxWaitMs: why, there
+            fetch_max_wait_ms=fetch_max_wait_ms,  # kafka.fetchMaxWaitMs: why, there
         )
         await consumer.start()
         try:
-            await self._assign(consumer)
+            targets = await self._assign(consumer, tables, trades=trades)
             while True:
                 batch = await consumer.getmany(timeout_ms=200, max_records=5000)
                 for tp, messages in batch.items():
                     for message in messages:
                         self._apply(tp.topic, message.value, message.timestamp)
-                await self._check_ready(consumer)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.progress.error = repr(exc)
-            log.error("feed.failed", error=repr(exc))
-            raise
+                if targets:
+                    await self._caught_up(consumer, targets)
         finally:
             await consumer.stop()
 
-    async def _assign(self, consumer: AIOKafkaConsumer) -> None:
-        tables = [TopicPartition(s.name, p) for s in TOPICS for p in range(s.partitions)]
-        trades = [TopicPartition(t.TRADES.name, p) for p in range(t.TRADES.partitions)]
-        consumer.assign(tables + trades)
-        ends = await consumer.end_offsets(tables + trades)
-        starts = await consumer.beginning_offsets(trades)
+    async def _assign(
+        self, consumer: AIOKafkaConsumer, specs: list[TopicSpec], *, trades: bool
+    ) -> dict[TopicPartition, int]:
+        """Assign and seek; the end offsets seen now that this consumer must reach."""
+        tables = [TopicPartition(s.name, p) for s in specs for p in range(s.partitions)]
+        tail = (
+            [TopicPartition(t.TRADES.name, p) for p in range(t.TRADES.partitions)] if trades else []
+        )
+        consumer.assign(tables + tail)
+        ends = await consumer.end_offsets(tables + tail)
         await consumer.seek_to_beginning(*tables)
-        for tp in trades:
-            consumer.seek(tp, max(starts[tp], ends[tp] - TRADE_TAIL))
-        self._targets = {tp: end for tp, end in ends.items() if end > 0}
-        self.progress.behind = sum(self._targets.values())
-        log.info("feed.assigned", partitions=len(tables + trades), records=self.progress.behind)
+        if tail:
+            starts = await consumer.beginning_offsets(tail)
+            for tp in tail:
+                consumer.seek(tp, max(starts[tp], ends[tp] - TRADE_TAIL))
+        targets = {tp: end for tp, end in ends.items() if end > 0}
+        self._behind[id(consumer)] = sum(targets.values())
+        self._unassigned -= 1
+        self.progress.behind = sum(self._behind.values())
+        log.info("feed.assigned", partitions=len(tables + tail), records=self.progress.behind)
+        if not targets:
+            self._caught_up_once(consumer)
+        return targets
+
+    async def _caught_up(
+        self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]
+    ) -> None:
+        """Until this consumer reached its start-up end offsets: how far behind it is."""
+        behind = 0
+        for tp, end in list(targets.items()):
+            left = max(0, end - await consumer.position(tp))
+            if left == 0:
+                del targets[tp]  # reached once: the start-up target is met for good
+            behind += left
+        self._behind[id(consumer)] = behind
+        if not targets:
+            self._caught_up_once(consumer)
+        self.progress.behind = sum(self._behind.values())
+
+    def _caught_up_once(self, consumer: AIOKafkaConsumer) -> None:
+        self._behind[id(consumer)] = 0
+        if self.ready or self._unassigned or any(self._behind.values()):
+            return
+        self.progress.behind = 0
+        self.progress.ready_at = time.time()
+        self._ready.set()
+        self.metrics.ready.set(1)
+        log.info(
+            "feed.ready",
+            records=self.progress.applied,
+            seconds=round(self.progress.ready_at - self.progress.started, 2),
+        )
 
     def _apply(self, topic: str, value: bytes | None, timestamp_ms: int) -> None:
         if value is None:
@@ -159,26 +223,13 @@ class Feed:
             log.warning("record.undecodable", topic=topic, error=str(exc)[:200])
             return
         update = self._model.apply(topic, record)
+        now = time.time()
         self.progress.applied += 1
-        self.progress.last_record_at = time.time()
-        self.metrics.records.labels(topic).inc()
-        self.metrics.lag_seconds.set(max(0.0, time.time() - timestamp_ms / 1000))
+        self.progress.last_record_at = now
+        counter = self._counted.get(topic)
+        if counter is None:  # a labels() lookup per record costs more than the increment
+            counter = self._counted[topic] = self.metrics.records.labels(topic)
+        counter.inc()
+        self.metrics.lag_seconds.set(max(0.0, now - timestamp_ms / 1000))
         if update is not None and self.ready:
             self._publish(update)
-
-    async def _check_ready(self, consumer: AIOKafkaConsumer) -> None:
-        if self.ready:
-            return
-        behind = 0
-        for tp, end in self._targets.items():
-            behind += max(0, end - await consumer.position(tp))
-        self.progress.behind = behind
-        if behind == 0:
-            self.progress.ready_at = time.time()
-            self._ready.set()
-            self.metrics.ready.set(1)
-            log.info(
-                "feed.ready",
-                records=self.progress.applied,
-                seconds=round(self.progress.ready_at - self.progress.started, 2),
-            )

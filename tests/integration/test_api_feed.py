@@ -1,0 +1,145 @@
+"""The query API's read model feed against a real broker: it warms from what the topics already
+hold (busy and quiet topics alike, read by its two consumers), turns ready only after both caught
+up, then applies and pushes every new record of either kind.
+
+Assets and symbols no other test uses, on the shared topics (the feed reads the real names)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from marketdata.kafka.admin import ensure_topics
+from marketdata.kafka.clients import make_producer
+from query_api.readmodel.feed import BUSY, Feed
+from query_api.readmodel.store import TOPICS, ReadModel
+from query_api.ws.fanout import Update
+from schemas import topics as t
+from schemas.codec import Codec
+from schemas.models import Balance, PriceTicker
+
+pytestmark = pytest.mark.integration
+
+NOW = time.time_ns() // 1000
+
+
+def price(symbol: str, seq: int, bid: float) -> PriceTicker:
+    return PriceTicker(
+        exchange="kraken",
+        symbol=symbol,
+        bid=bid,
+        bid_qty=1.0,
+        ask=bid + 0.1,
+        ask_qty=1.0,
+        last=bid,
+        volume_24h=10.0,
+        vwap_24h=bid,
+        high_24h=bid,
+        low_24h=bid,
+        change_24h=0.0,
+        change_pct_24h=0.0,
+        price_precision=1,
+        size_precision=8,
+        seq=seq,
+        exchange_ts=NOW,
+        received_ts=NOW,
+    )
+
+
+def balance(asset: str, seq: int, total: float) -> Balance:
+    return Balance(
+        exchange="kraken",
+        asset=asset,
+        total=total,
+        available=total,
+        hold=0.0,
+        seq=seq,
+        exchange_ts=NOW,
+        received_ts=NOW,
+    )
+
+
+async def until(check: object, what: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def test_every_table_topic_is_read_by_exactly_one_consumer() -> None:
+    names = {s.name for s in TOPICS}
+    assert names > BUSY
+    assert {s.name for s in (t.PRICES, t.BOOKS, t.CANDLES, t.INDICATORS)} == BUSY
+    assert {t.BALANCES.name, t.STATUS.name, t.CONTROL.name} <= names - BUSY
+
+
+async def test_the_feed_warms_from_busy_and_quiet_topics_then_follows_both(
+    bootstrap: str,
+) -> None:
+    await ensure_topics(bootstrap)
+    tag = uuid.uuid4().hex[:6].upper()
+    symbol, asset = f"F{tag}/USD", f"F{tag}"
+    codec = Codec()
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for seq in (1, 2):  # the second of each is what the model must hold
+            p, b = price(symbol, seq, 100.0 * seq), balance(asset, seq, 1.0 * seq)
+            await producer.send_and_wait(
+                t.PRICES.name, codec.encode(p), key=f"kraken:{symbol}".encode()
+            )
+            await producer.send_and_wait(
+                t.BALANCES.name, codec.encode(b), key=f"kraken:{asset}".encode()
+            )
+
+        model = ReadModel()
+        pushed: list[Update] = []
+        feed = Feed(bootstrap, model, pushed.append, CollectorRegistry())
+        task = asyncio.create_task(feed.run())
+        try:
+            assert await feed.wait_ready(60), feed.progress
+            # Ready means caught up on both consumers' topics, not only the first to finish.
+            assert model.prices[f"kraken:{symbol}"].bid == 200.0
+            assert model.balances[f"kraken:{asset}"].total == 2.0
+            assert feed.progress.behind == 0
+            assert feed.progress.error is None
+            assert not [u for u in pushed if u.key in {f"kraken:{symbol}", f"kraken:{asset}"}], (
+                "what was read while warming is state, not news"
+            )
+
+            await producer.send_and_wait(
+                t.BALANCES.name,
+                codec.encode(balance(asset, 3, 3.0)),
+                key=f"kraken:{asset}".encode(),
+            )
+            await producer.send_and_wait(
+                t.PRICES.name,
+                codec.encode(price(symbol, 3, 300.0)),
+                key=f"kraken:{symbol}".encode(),
+            )
+            await until(
+                lambda: (
+                    model.balances[f"kraken:{asset}"].total == 3.0
+                    and model.prices[f"kraken:{symbol}"].bid == 300.0
+                ),
+                "the new balance and price",
+            )
+            await until(
+                lambda: (
+                    {("balances", f"kraken:{asset}"), ("prices", f"kraken:{symbol}")}
+                    <= {(u.channel, u.key) for u in pushed}
+                ),
+                "both pushed to the fan-out",
+            )
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert task.cancelled()
+    finally:
+        await producer.stop()
