@@ -11,6 +11,7 @@ import contextlib
 import time
 import uuid
 
+import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -22,43 +23,32 @@ from query_api.ws.fanout import Update
 from schemas import topics as t
 from schemas.codec import Codec
 from schemas.models import Balance, PriceTicker
+from tests.unit.schemas.examples import examples
 
 pytestmark = pytest.mark.integration
 
 NOW = time.time_ns() // 1000
+EXAMPLES = {type(r): r for r in examples()}
 
 
 def price(symbol: str, seq: int, bid: float) -> PriceTicker:
-    return PriceTicker(
-        exchange="kraken",
-        symbol=symbol,
-        bid=bid,
-        bid_qty=1.0,
-        ask=bid + 0.1,
-        ask_qty=1.0,
-        last=bid,
-        volume_24h=10.0,
-        vwap_24h=bid,
-        high_24h=bid,
-        low_24h=bid,
-        change_24h=0.0,
-        change_pct_24h=0.0,
-        price_precision=1,
-        size_precision=8,
-        seq=seq,
-        exchange_ts=NOW,
-        received_ts=NOW,
+    example = EXAMPLES[PriceTicker]
+    assert isinstance(example, PriceTicker)
+    return msgspec.structs.replace(
+        example, symbol=symbol, seq=seq, bid=bid, exchange_ts=NOW, received_ts=NOW
     )
 
 
 def balance(asset: str, seq: int, total: float) -> Balance:
-    return Balance(
-        exchange="kraken",
+    example = EXAMPLES[Balance]
+    assert isinstance(example, Balance)
+    return msgspec.structs.replace(
+        example,
         asset=asset,
+        seq=seq,
         total=total,
         available=total,
         hold=0.0,
-        seq=seq,
         exchange_ts=NOW,
         received_ts=NOW,
     )
