@@ -26,7 +26,7 @@ from query_api.state import ApiState
 from schemas import topics as t
 from schemas.models import Subscription, SubscriptionStatus
 from tests.unit.clients.live_api import LiveApi, secured_settings
-from tests.unit.query_api.test_rest import NOW, filled, settings
+from tests.unit.query_api.test_rest import NOW, filled, room_in_the_rate_window, settings
 
 
 async def test_market_data_reads_are_typed_and_carry_their_freshness(live: LiveApi) -> None:
@@ -231,6 +231,7 @@ async def test_over_the_rate_limit_is_rate_limited_and_not_retried() -> None:
     await live.start()
     try:
         async with MarketDataClient(live.url, cache=NO_CACHE) as client:
+            await room_in_the_rate_window()
             await client.prices()
             await client.prices()
             with pytest.raises(RateLimited) as limited:
