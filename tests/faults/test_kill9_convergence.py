@@ -275,7 +275,7 @@ async def test_kill_9_of_each_part_under_load_converges_on_the_exchange_and_an_u
 
     ours = reproducible(latest_by_key(await read_from(bootstrap, tables_start, KEYS)))
     assert {k[0] for k in ours} == {t.PRICES.name, t.BOOKS.name, t.CANDLES.name}
-    await check_against_fresh(bootstrap, tmp_path, fresh_id, ours)
+    await check_against_fresh(bootstrap, tmp_path, fresh_id, ours, trades)
 
 
 async def chaos(
@@ -356,8 +356,11 @@ async def check_against_fresh(
     tmp_path: Path,
     app_id: str,
     want: dict[tuple[str, str], Record],
+    trades: dict[str, list[Record]],
 ) -> None:
-    """A processor that never crashed, fed the same input records, writes the same tables."""
+    """A processor that never crashed, fed the same input records, writes the same tables.
+    On a difference, each differing candle is shown with the trades the input holds for its
+    window, so the failure says which of the two processors counted right."""
     start = await end_offsets(bootstrap, TABLES)
     (tmp_path / "fresh").mkdir()
     config = write_config(tmp_path / "fresh" / "config.yaml", bootstrap, app_id)
@@ -374,5 +377,30 @@ async def check_against_fresh(
                 missing = sorted(set(want) - set(fresh))
                 extra = sorted(set(fresh) - set(want))
                 wrong = [(k, want[k], fresh[k]) for k in want if k in fresh and fresh[k] != want[k]]
-                pytest.fail(f"missing {missing[:5]}, extra {extra[:5]}, different {wrong[:3]}")
+                inputs = [window_input(trades, k[1], r) for k, r, _ in wrong[:3]]
+                pytest.fail(
+                    f"missing {missing[:5]}, extra {extra[:5]}, different {wrong[:3]}, "
+                    f"input {inputs}"
+                )
             await asyncio.sleep(2)
+
+
+def window_input(trades: dict[str, list[Record]], key: str, record: Record) -> str:
+    """What the input holds for a candle's window: its trades, distinct trade ids, the newest
+    exchange time and how many trades carry it."""
+    if not isinstance(record, OHLCV):
+        return f"{key}: not a candle"
+    exchange_key = ":".join(key.split(":")[:2])
+    end = record.open_ts + MINUTE_US if record.timeframe == "1m" else 2**63
+    inside = [
+        r
+        for r in trades.get(exchange_key, [])
+        if isinstance(r, Trade) and record.open_ts <= r.exchange_ts < end
+    ]
+    if not inside:
+        return f"{key}: no trades in the input"
+    newest = max(r.exchange_ts for r in inside)
+    return (
+        f"{key}: {len(inside)} trades, {len({r.trade_id for r in inside})} distinct ids, "
+        f"newest exchange_ts {newest} on {sum(r.exchange_ts == newest for r in inside)}"
+    )
