@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from marketdata.config import Settings
 from marketdata.health import Check, Health, Heartbeat
+from processors import delivery
 from processors.agents import books, candles, positions, prices
 from processors.agents import freshness as freshness_agent
 from processors.fetchwait import limit_fetch_wait
@@ -63,6 +64,7 @@ def create_app(
         stream_ack_exceptions=False,
     )
     limit_fetch_wait(app, settings.kafka.fetch_max_wait_ms)
+    delivery.install()
     ctx = Context(settings, app, Codec(), ProcessorMetrics.on(registry))
     ctx.writes = WriteBehind(cfg.changelog_flush_ms / 1000)
     if on_fatal is not None:
