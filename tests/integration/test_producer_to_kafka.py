@@ -152,10 +152,17 @@ async def test_simulator_to_kafka_fills_every_raw_topic_with_valid_content(boots
     assert seen[topics.BALANCES.name]
     raws = [(k, r) for k, r in seen[topics.RAW.name] if isinstance(r, RawFrames)]
     assert raws
-    assert {k for k, _r in raws} == {b"kraken:kraken-v2"}  # one connection: one key, in order
-    frames = [item for _k, r in raws for item in r.frames]
-    assert {"book", "trade", "ticker", "ohlc"} <= {item.channel for item in frames}
-    assert [f.received_ts for f in frames] == sorted(f.received_ts for f in frames)
+    assert {k for k, _r in raws} == {b"kraken:public", b"kraken:private"}  # a key per connection
+    by_connection = {
+        key: [item for k, r in raws if k == key for item in r.frames] for key, _r in raws
+    }
+    public, private = by_connection[b"kraken:public"], by_connection[b"kraken:private"]
+    assert {"book", "trade", "ticker", "ohlc"} <= {item.channel for item in public}
+    assert "balances" in {item.channel for item in private}
+    assert "balances" not in {item.channel for item in public}
+    for frames in (public, private):  # each connection's frames in the order received
+        assert [f.received_ts for f in frames] == sorted(f.received_ts for f in frames)
+    frames = public + private
     assert len(frames) > 2 * len(raws), "frames are batched"
     answers = [
         r

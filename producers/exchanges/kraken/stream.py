@@ -37,7 +37,8 @@ from schemas.models import OHLCV, Balance, PriceLevel, RawFrames, Record
 
 log = get_logger("producers.kraken")
 EXCHANGE = "kraken"
-CONNECTION = "kraken-v2"
+PUBLIC, PRIVATE = "public", "private"
+"""Connection ids: md.raw.v1 keeps each connection's frames apart, in the order received."""
 
 Resync = Callable[[str, str], Awaitable[None]]
 """Drop one symbol's book and ask for a fresh snapshot: (symbol, reason)."""
@@ -81,7 +82,9 @@ class KrakenStream:
     async def _publish(self, topic: topics.TopicSpec, key: str, record: Record, ts: int) -> None:
         await self._publisher.publish(topic, key, record, ts)
 
-    async def on_frame(self, frame: str | bytes, received_ts: int) -> None:
+    async def on_frame(
+        self, frame: str | bytes, received_ts: int, connection: str = PUBLIC
+    ) -> None:
         self._status.last_message_ts = received_ts
         payload = frame.encode() if isinstance(frame, str) else frame
         try:
@@ -89,7 +92,7 @@ class KrakenStream:
         except ParseError as exc:
             self._metrics.parse_errors.labels(EXCHANGE).inc()
             log.warning("frame.unparsed", error=str(exc)[:300])
-            await self._publish_raw("unparsed", payload, received_ts)
+            await self._publish_raw(connection, "unparsed", payload, received_ts)
             return
         channel = str(getattr(msg, "channel", None) or getattr(msg, "method", "other"))
         frames = self._frames_by_channel.get(channel)
@@ -98,11 +101,13 @@ class KrakenStream:
                 EXCHANGE, channel
             )
         frames.inc()
-        await self._publish_raw(channel, payload, received_ts)
+        await self._publish_raw(connection, channel, payload, received_ts)
         await self._dispatch(msg, received_ts)
 
-    async def _publish_raw(self, channel: str, payload: bytes, received_ts: int) -> None:
-        for batch in self._raw.add(CONNECTION, channel, payload, received_ts):
+    async def _publish_raw(
+        self, connection: str, channel: str, payload: bytes, received_ts: int
+    ) -> None:
+        for batch in self._raw.add(connection, channel, payload, received_ts):
             await self._publish_raw_batch(batch)
 
     async def _publish_raw_batch(self, batch: RawFrames) -> None:

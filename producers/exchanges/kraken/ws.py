@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 import msgspec
 from websockets.exceptions import ConnectionClosed
@@ -20,14 +21,25 @@ from websockets.exceptions import ConnectionClosed
 from marketdata.config import ExchangeSettings
 from marketdata.logs import get_logger
 from producers.core.backoff import Backoff
-from producers.core.session import OnEvent, OnFrame, SessionEvent, WsSession
+from producers.core.session import OnEvent, SessionEvent, WsSession
 from producers.errors import ConnectionLost
 from producers.exchanges.kraken.books import KrakenBooks
 from producers.exchanges.kraken.rest import KrakenRest
+from producers.exchanges.kraken.stream import PRIVATE, PUBLIC
 from producers.status import ProducerMetrics, StatusReporter
 from schemas.models import ConnectionState
 
 log = get_logger("producers.kraken")
+
+
+class OnConnectionFrame(Protocol):
+    """A frame as received, with the connection it came on (`public` or `private`)."""
+
+    def __call__(
+        self, frame: str | bytes, received_ts: int, connection: str = ...
+    ) -> Awaitable[None]: ...
+
+
 EXCHANGE = "kraken"
 PUBLIC_CHANNELS = ("ticker", "trade", "book", "ohlc")
 SNAPSHOT_STAGGER_SECONDS = 0.05  # books one at a time, so snapshots don't arrive as one burst
@@ -50,7 +62,7 @@ class KrakenWs:
         wanted: list[str],
         books: KrakenBooks,
         rest: KrakenRest,
-        on_frame: OnFrame,
+        on_frame: OnConnectionFrame,
         status: StatusReporter,
         metrics: ProducerMetrics,
         spawn: Spawn,
@@ -75,6 +87,7 @@ class KrakenWs:
         self.public = self._session(
             ws_url,
             "kraken-public",
+            PUBLIC,
             self._on_public_connect,
             settings.heartbeat_timeout_seconds,
             self._on_public_event,
@@ -85,6 +98,7 @@ class KrakenWs:
             self.private = self._session(
                 ws_auth_url,
                 "kraken-private",
+                PRIVATE,
                 self._on_private_connect,
                 max(30.0, settings.heartbeat_timeout_seconds),
                 self._on_session_event,
@@ -96,6 +110,7 @@ class KrakenWs:
         self,
         url: str,
         name: str,
+        connection: str,
         on_connect: Callable[[WsSession], Awaitable[None]],
         silence_timeout: float,
         on_event: OnEvent,
@@ -105,7 +120,7 @@ class KrakenWs:
             url,
             name=name,
             on_connect=on_connect,
-            on_frame=self._on_frame,
+            on_frame=partial(self._on_frame, connection=connection),
             on_event=on_event,
             backoff=Backoff(backoff.initial_seconds, backoff.max_seconds, backoff.multiplier),
             connect_timeout=self._settings.connect_timeout_seconds,

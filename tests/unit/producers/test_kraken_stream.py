@@ -240,7 +240,28 @@ async def test_raw_frames_of_every_channel_go_out_together_once_the_batch_is_old
     assert [i.channel for i in batch.frames] == ["ohlc", "heartbeat", "unparsed", "ohlc"]
     assert [i.received_ts for i in batch.frames] == [0, 20_000, 40_000, 60_000]
     key, _ = s.published.records["md.raw.v1"][0]
-    assert key == "kraken:kraken-v2"
+    assert key == "kraken:public"
+
+
+async def test_each_connection_has_its_own_raw_batches_and_key() -> None:
+    """The private stream's frames are not mixed into the public stream's: a replay reads each
+    connection's frames in the order that connection received them."""
+    s = Setup(0.0, raw_batch_seconds=0.1)
+    public, private = ohlc_frame(1.0), b'{"channel":"heartbeat"}'
+    await s.stream.on_frame(public, 1)
+    await s.stream.on_frame(private, 2, connection="private")
+    await s.stream.on_frame(b"not json", 3, connection="private")
+    s.clock.now = 0.1
+    await s.stream.publish_due()
+    batches = {
+        key: [(i.payload, i.channel) for i in batch.frames]
+        for key, batch in s.published.records["md.raw.v1"]
+        if isinstance(batch, RawFrames)
+    }
+    assert batches == {
+        "kraken:public": [(public, "ohlc")],
+        "kraken:private": [(private, "heartbeat"), (b"not json", "unparsed")],
+    }
 
 
 async def test_stop_and_a_dropped_stream_publish_the_raw_frames_held_back() -> None:
