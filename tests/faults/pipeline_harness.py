@@ -251,6 +251,20 @@ async def commit_group_offsets(
         await consumer.stop()
 
 
+async def committed_offsets(
+    bootstrap: str, group: str, specs: Iterable[TopicSpec]
+) -> dict[TopicPartition, int | None]:
+    """What `group` has committed on these topics (None: nothing)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        return {tp: await consumer.committed(tp) for tp in partitions(specs)}
+    finally:
+        await consumer.stop()
+
+
 @dataclass(frozen=True, slots=True)
 class Fetched:
     topic: str

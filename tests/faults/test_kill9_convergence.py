@@ -60,6 +60,7 @@ from tests.faults.pipeline_harness import (
     ScaledClock,
     by_key,
     commit_group_offsets,
+    committed_offsets,
     end_offsets,
     latest_by_key,
     read_from,
@@ -275,7 +276,7 @@ async def test_kill_9_of_each_part_under_load_converges_on_the_exchange_and_an_u
 
     ours = reproducible(latest_by_key(await read_from(bootstrap, tables_start, KEYS)))
     assert {k[0] for k in ours} == {t.PRICES.name, t.BOOKS.name, t.CANDLES.name}
-    await check_against_fresh(bootstrap, tmp_path, fresh_id, ours, trades)
+    await check_against_fresh(bootstrap, tmp_path, fresh_id, ours, trades, crashed=app_id)
 
 
 async def chaos(
@@ -357,6 +358,8 @@ async def check_against_fresh(
     app_id: str,
     want: dict[tuple[str, str], Record],
     trades: dict[str, list[Record]],
+    *,
+    crashed: str,
 ) -> None:
     """A processor that never crashed, fed the same input records, writes the same tables.
     On a difference, each differing candle is shown with the trades the input holds for its
@@ -378,9 +381,14 @@ async def check_against_fresh(
                 extra = sorted(set(fresh) - set(want))
                 wrong = [(k, want[k], fresh[k]) for k in want if k in fresh and fresh[k] != want[k]]
                 inputs = [window_input(trades, k[1], r) for k, r, _ in wrong[:3]]
+                ends = await end_offsets(bootstrap, (t.TRADES,))
+                commits = {
+                    group: await committed_offsets(bootstrap, group, (t.TRADES,))
+                    for group in (crashed, app_id)
+                }
                 pytest.fail(
                     f"missing {missing[:5]}, extra {extra[:5]}, different {wrong[:3]}, "
-                    f"input {inputs}"
+                    f"input {inputs}, trades' end offsets {ends}, committed {commits}"
                 )
             await asyncio.sleep(2)
 
