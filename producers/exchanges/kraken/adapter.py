@@ -133,7 +133,12 @@ class KrakenAdapter:
             jobs.append(self._release_held())
         if self.private is not None:
             jobs += [self.private.run(), self._poll_balances()]
-        await asyncio.gather(*jobs)
+        try:  # a job that fails ends the others too (most loop until cancelled)
+            async with asyncio.TaskGroup() as group:
+                for job in jobs:
+                    group.create_task(job)
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
 
     async def stop(self) -> None:
         self._stopping.set()

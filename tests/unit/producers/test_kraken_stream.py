@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
+import pytest
 from prometheus_client import CollectorRegistry
 
 from marketdata.config import ExchangeSettings
@@ -279,3 +280,24 @@ async def test_stop_and_a_dropped_stream_publish_the_raw_frames_held_back() -> N
     await kraken.stream.on_frame(ohlc_frame(3.0), 3)
     await kraken.stop()
     assert _raw(published) == [ohlc_frame(1.0), ohlc_frame(2.0), ohlc_frame(3.0)]
+
+
+async def test_a_failing_job_ends_the_adapter_and_leaves_none_of_its_jobs_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`run()` gathers jobs that loop until cancelled (the snapshot watch, the sessions). When
+    one fails, the others are cancelled with it: the conftest's leaked-task guard fails this test
+    otherwise (a stopped broker's test once leaked the snapshot watch this way)."""
+    kraken = adapter(RecordingPublisher(), "ws://127.0.0.1:1")
+
+    async def pairs_known() -> None:
+        return None
+
+    async def backfill_fails() -> None:
+        raise RuntimeError("backfill broke")
+
+    monkeypatch.setattr(kraken, "_load_pairs", pairs_known)
+    monkeypatch.setattr(kraken, "_backfill_all", backfill_fails)
+    with pytest.raises(RuntimeError, match="backfill broke"):
+        await asyncio.wait_for(kraken.run(), 5)
+    await kraken.stop()
