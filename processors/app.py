@@ -22,6 +22,7 @@ from marketdata.health import Check, Health, Heartbeat
 from processors import delivery
 from processors.agents import books, candles, positions, prices
 from processors.agents import freshness as freshness_agent
+from processors.consumption import Consumption
 from processors.fetchwait import limit_fetch_wait
 from processors.metrics import ProcessorMetrics
 from processors.runtime import Context, log
@@ -94,6 +95,7 @@ def create_app(
 
     if health is not None:
         watch_health(app, health)
+    watch_consumption(ctx, registry)
     fresh = freshness_agent.Freshness(ctx)
     price_book = prices.Prices(ctx, fresh)
     prices.register(ctx, price_book)
@@ -102,6 +104,45 @@ def create_app(
     positions.register(ctx, price_book, fresh)
     freshness_agent.register(ctx, fresh, bootstrap if restore_alerts else None)
     return ctx
+
+
+STALL_CHECK_S = 5.0
+
+
+def watch_consumption(ctx: Context, registry: CollectorRegistry) -> Consumption:
+    """Per-partition consumer state on `/metrics`, and a warning for a partition whose records
+    wait untaken (`processor.partition_stalled`, once per stall)."""
+    app = ctx.app
+    consumption = Consumption(app)
+    consumption.register(registry)
+
+    @app.timer(STALL_CHECK_S, name="stall-watch")  # type: ignore[untyped-decorator]
+    async def _stall_watch() -> None:
+        try:
+            ends: dict[Any, int] | None = await consumption.end_offsets()
+        except Exception as exc:  # the broker is away: the last fetch's ends will do
+            log.debug("stall_watch.end_offsets_failed", error=repr(exc))
+            ends = None
+        consumer: Any = app.consumer  # faust's Consumer: its flow state is not on ConsumerT
+        for state in consumption.stalled(ends):
+            log.warning(
+                "processor.partition_stalled",
+                topic=state.topic,
+                partition=state.partition,
+                read_offset=state.read,
+                committed_offset=state.committed,
+                end_offset=state.end,
+                behind=state.behind,
+                uncommitted=state.uncommitted,
+                fetching=state.fetching,
+                stream_buffered=state.buffered,
+                flow_active=consumer.flow_active,
+                flow_suspended=consumer.suspend_flow.is_set(),
+                unacked=len(consumer.unacked),
+                held_for_flush=ctx.writes.held,
+            )
+
+    return consumption
 
 
 @dataclass(slots=True)

@@ -367,8 +367,8 @@ async def check_against_fresh(
     start = await end_offsets(bootstrap, TABLES)
     (tmp_path / "fresh").mkdir()
     config = write_config(tmp_path / "fresh" / "config.yaml", bootstrap, app_id)
-    began = time.monotonic()
-    with worker(config, tmp_path / "fresh.log") as w:
+    began, port = time.monotonic(), free_port()
+    with worker(config, tmp_path / "fresh.log", metrics_port=port) as w:
         while True:
             fetched = await read_from(bootstrap, start, KEYS)
             fresh = reproducible(latest_by_key(fetched))
@@ -388,7 +388,9 @@ async def check_against_fresh(
                 }
                 pytest.fail(
                     f"missing {missing[:5]}, extra {extra[:5]}, different {wrong[:3]}, "
-                    f"input {inputs}, trades' end offsets {ends}, committed {commits}"
+                    f"input {inputs}, trades' end offsets {ends}, committed {commits}, "
+                    f"the fresh worker's consumer: {await consumer_state(port)}, "
+                    f"stalls logged: {stalls(tmp_path)}"
                 )
             await asyncio.sleep(2)
 
@@ -412,3 +414,28 @@ def window_input(trades: dict[str, list[Record]], key: str, record: Record) -> s
         f"{key}: {len(inside)} trades, {len({r.trade_id for r in inside})} distinct ids, "
         f"newest exchange_ts {newest} on {sum(r.exchange_ts == newest for r in inside)}"
     )
+
+
+async def consumer_state(port: int) -> list[str]:
+    """The fresh worker's `/metrics` lines on its md.trades.v1 partitions and stream buffer."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    except httpx.HTTPError as exc:
+        return [repr(exc)]
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith("marketdata_processor_") and f'topic="{t.TRADES.name}"' in line
+    ]
+
+
+def stalls(tmp_path: Path) -> list[str]:
+    """Every `processor.partition_stalled` warning either processor logged."""
+    return [
+        line
+        for name in ("run.log", "fresh.log")
+        if (tmp_path / name).exists()
+        for line in (tmp_path / name).read_text("utf-8", "replace").splitlines()
+        if "processor.partition_stalled" in line
+    ]

@@ -14,11 +14,16 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from marketdata.kafka.admin import ensure_topics
 from marketdata.kafka.local import free_port
+from schemas import topics as t
 from simulator.config import SimulatorConfig
 from simulator.server import running_simulator
+from tests.faults.pipeline_harness import end_offsets
 from tests.integration.processor_harness import ROOT, worker, write_config
+from tests.integration.test_processors_kafka import make_trades, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,6 +54,8 @@ async def wait_for(
 async def test_processor_worker_is_live_then_ready_once_it_joined_its_group(
     bootstrap: str, unique: Any, tmp_path: Path
 ) -> None:
+    await ensure_topics(bootstrap, replication_factor=1)  # this test may run first
+    await publish(bootstrap, make_trades(unique("HEALTH/USD").split(".")[-1], seed=5)[:60])
     config = write_config(
         tmp_path / "config.yaml", bootstrap, unique("health").replace(".", "-") + "-v1"
     )
@@ -59,6 +66,7 @@ async def test_processor_worker_is_live_then_ready_once_it_joined_its_group(
                 live = await wait_for(client, "/health/live", 200, w.alive)
                 ready = await wait_for(client, "/health/ready", 200, w.alive)
                 metrics = (await client.get("/metrics")).text
+                caught_up = await trades_caught_up(client, bootstrap)
             except BaseException:
                 print(w.tail())
                 raise
@@ -72,6 +80,37 @@ async def test_processor_worker_is_live_then_ready_once_it_joined_its_group(
     assert int(generation) >= 1  # a real member: -1 is "not joined yet"
     assert assigned.endswith("partitions assigned")
     assert 'marketdata_build_info{part="processor"' in metrics
+    assert caught_up, "the worker's read offsets never reached md.trades.v1's end"
+
+
+async def trades_caught_up(client: httpx.AsyncClient, bootstrap: str) -> bool:
+    """The worker's `/metrics` shows where it stands on each md.trades.v1 partition: once it has
+    read what the session broker holds (earlier tests wrote there), every partition's read
+    offset is the broker's end offset minus one, and each is being fetched."""
+    ends = {tp.partition: end for tp, end in (await end_offsets(bootstrap, (t.TRADES,))).items()}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = (await client.get("/metrics")).text
+        read = partition_values(text, "marketdata_processor_partition_read_offset", t.TRADES.name)
+        fetching = partition_values(text, "marketdata_processor_partition_fetching", t.TRADES.name)
+        if fetching == dict.fromkeys(ends, 1.0) and all(
+            read.get(p, -1.0) == end - 1 for p, end in ends.items() if end
+        ):
+            assert any(ends.values())  # the trades published above at least
+            return True
+        await asyncio.sleep(0.5)
+    print(text)
+    return False
+
+
+def partition_values(metrics: str, name: str, topic: str) -> dict[int, float]:
+    """`{partition: value}` of one per-partition gauge of one topic in an exposition."""
+    out: dict[int, float] = {}
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("topic") == topic:
+                out[int(sample.labels["partition"])] = sample.value
+    return out
 
 
 def producer_config(path: Path, bootstrap: str, urls: tuple[str, str, str]) -> Path:
