@@ -113,7 +113,7 @@ def watch_consumption(ctx: Context, registry: CollectorRegistry) -> Consumption:
     """Per-partition consumer state on `/metrics`, and a warning for a partition whose records
     wait untaken (`processor.partition_stalled`, once per stall)."""
     app = ctx.app
-    consumption = Consumption(app)
+    consumption = Consumption(app, stall_after_s=ctx.settings.processors.stall_after_seconds)
     consumption.register(registry)
 
     @app.timer(STALL_CHECK_S, name="stall-watch")  # type: ignore[untyped-decorator]

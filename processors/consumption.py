@@ -5,9 +5,9 @@ faust keeps this state in its consumer (read and committed offsets, the partitio
 and says nothing about it. `Consumption` reads it on demand:
 
 - a Prometheus collector (`marketdata_processor_partition_*`) answers each scrape with every
-  assigned partition's read offset, committed offset, end offset (as of the last fetch) and
-  whether it is being fetched (0: paused, or its stream buffer is full), plus the records
-  waiting in each input topic's stream buffer;
+  assigned partition of the topics its agents read: its read offset, committed offset, end
+  offset (as of the last fetch) and whether it is being fetched (0: paused, or its stream buffer
+  is full), plus the records waiting in each input topic's stream buffer;
 - `stalled` names the partitions with work waiting (records past the read offset, or records
   taken but not committed) on which neither offset has moved for a while, with everything that
   says why; the worker logs them (`processor.partition_stalled`), once per stall.
@@ -85,9 +85,10 @@ class Consumption:
         active = set(consumer._active_partitions or ())
         read = dict(consumer._read_offset)
         committed = dict(consumer._committed_offset)
+        read_by_agents = self._agent_topics()
         buffered = self._buffered()
         out = []
-        for tp in sorted(assigned):
+        for tp in sorted(tp for tp in assigned if tp.topic in read_by_agents):
             end = None if ends is None else ends.get(tp)
             if end is None:
                 try:
@@ -107,7 +108,18 @@ class Consumption:
             )
         return out
 
+    def _agent_topics(self) -> set[str]:
+        """The topics the agents read. The worker is also assigned its tables' changelogs (read
+        at recovery only) and faust's leader topic, which would look stalled forever."""
+        return {
+            name
+            for agent in list(self.app.agents.values())
+            for name in getattr(agent.channel, "topics", ())
+        }
+
     def _buffered(self) -> dict[str, int]:
+        """Records waiting in each topic's stream buffers (the channels the consumer delivers
+        to: the agents' iterators)."""
         out: dict[str, int] = {}
         for channel in list(getattr(self.app.topics, "_topics", ())):
             queue = getattr(channel, "_queue", None)

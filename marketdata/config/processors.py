@@ -85,6 +85,9 @@ class ProcessorSettings(Section):
     forming_candle_ms: Annotated[int, Field(ge=0)] = 250
     """A forming candle (and its indicator preview) is published at most this often per symbol
     and timeframe, by exchange time; closing always publishes. 0: on every trade."""
+    stall_after_seconds: Annotated[float, Field(gt=0)] = 30
+    """A worker logs `processor.partition_stalled` for an input partition with records waiting
+    on which it has taken or committed none for this long."""
     freshness: FreshnessSettings = FreshnessSettings()
     data_dir: Path = Path(".state/processors")
     """Where faust keeps its local table state (RocksDB or memory snapshots)."""

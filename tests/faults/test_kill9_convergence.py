@@ -117,7 +117,11 @@ def run_config(path: Path, bootstrap: str, sim: SimulatorHandle, port: int, app_
                     "ohlcIntervals": [1],
                 }
             },
-            "processors": {"appId": app_id, "dataDir": str(path.parent / "state")},
+            "processors": {
+                "appId": app_id,
+                "dataDir": str(path.parent / "state"),
+                "stallAfterSeconds": 5,  # a stall is in the log before the comparisons end
+            },
         }
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -366,7 +370,9 @@ async def check_against_fresh(
     window, so the failure says which of the two processors counted right."""
     start = await end_offsets(bootstrap, TABLES)
     (tmp_path / "fresh").mkdir()
-    config = write_config(tmp_path / "fresh" / "config.yaml", bootstrap, app_id)
+    config = write_config(
+        tmp_path / "fresh" / "config.yaml", bootstrap, app_id, stallAfterSeconds=5
+    )
     began, port = time.monotonic(), free_port()
     with worker(config, tmp_path / "fresh.log", metrics_port=port) as w:
         while True:

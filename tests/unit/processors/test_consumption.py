@@ -53,9 +53,17 @@ class Consumer:
 
 
 @dataclass
+class Agent:
+    channel: Channel
+
+
+@dataclass
 class App:
     _consumer: Consumer | None
     topics: Conductor = field(default_factory=lambda: Conductor(set()))
+    agents: dict[str, Agent] = field(
+        default_factory=lambda: {"candles": Agent(Channel(("md.trades.v1",), None))}
+    )
     rebalancing: bool = False
 
     @property
@@ -66,11 +74,11 @@ class App:
 
 def consumer() -> Consumer:
     return Consumer(
-        assigned={TRADES0, TRADES1},
+        assigned={TRADES0, TRADES1, TP("app-v1-prices_by_symbol-changelog", 0)},
         _active_partitions={TRADES0},
         _read_offset={TRADES0: 41, TRADES1: None},
         _committed_offset={TRADES0: 42},
-        ends={TRADES0: 42, TRADES1: 7},
+        ends={TRADES0: 42, TRADES1: 7, TP("app-v1-prices_by_symbol-changelog", 0): 9},
     )
 
 
@@ -78,6 +86,7 @@ def test_each_assigned_partition_is_reported_with_offsets_fetching_and_buffered_
     channel = Channel(("md.trades.v1",), Queue(5))
     app = App(consumer(), Conductor({channel, Channel(("md.book.v1",), None)}))
     states = {(s.topic, s.partition): s for s in Consumption(app).partitions()}
+    assert set(states) == {("md.trades.v1", 0), ("md.trades.v1", 1)}  # no changelog
     first, second = states["md.trades.v1", 0], states["md.trades.v1", 1]
     assert (first.read, first.committed, first.end, first.fetching) == (41, 42, 42, True)
     assert (first.behind, first.buffered) == (0, 5)
@@ -109,7 +118,7 @@ def test_metrics_carry_every_partition_and_leave_out_what_is_unknown() -> None:
 async def test_the_broker_end_offsets_stand_in_for_the_last_fetch() -> None:
     watch = Consumption(App(consumer()))
     ends = await watch.end_offsets()
-    assert ends == {TRADES0: 142, TRADES1: 107}
+    assert (ends[TRADES0], ends[TRADES1]) == (142, 107)
     states = {s.partition: s for s in watch.partitions(ends)}
     assert (states[0].end, states[0].behind) == (142, 100)
 

@@ -285,6 +285,7 @@ def test_processor_rules(tmp_path: Path) -> None:
                 "timeframes": ["1m", "2h", "1m"],
                 "indicators": {"macd": {"fast": 26, "slow": 12}, "emaPeriods": [9, 9]},
                 "graceSeconds": -1,
+                "stallAfterSeconds": 0,
             }
         },
     )
@@ -295,6 +296,7 @@ def test_processor_rules(tmp_path: Path) -> None:
         "marketData.processors.indicators.macd.fast": "must be smaller than slow (12)",
         "marketData.processors.indicators.emaPeriods[1]": "duplicate of emaPeriods[0] (9)",
         "marketData.processors.graceSeconds": "Input should be greater than or equal to 0",
+        "marketData.processors.stallAfterSeconds": "Input should be greater than 0",
     }
 
 
