@@ -8,9 +8,10 @@ and says nothing about it. `Consumption` reads it on demand:
   assigned partition of the topics its agents read: its read offset, committed offset, end
   offset (as of the last fetch) and whether it is being fetched (0: paused, or its stream buffer
   is full), plus the records waiting in each input topic's stream buffer;
-- `stalled` names the partitions with work waiting (records past the read offset, or records
-  taken but not committed) on which neither offset has moved for a while, with everything that
-  says why; the worker logs them (`processor.partition_stalled`), once per stall.
+- `stalled` names the partitions with records not committed yet (not taken, or taken and not
+  acknowledged) on which neither the read nor the committed offset has moved for a while, with
+  everything that says why; the worker logs them (`processor.partition_stalled`), once per
+  stall.
 
 Read-only, and cheap: nothing per record. The scrape runs in the metrics server's thread, so
 the state is copied (whole-container copies, atomic under the GIL) before it is read.
@@ -33,7 +34,8 @@ class PartitionState:
     topic: str
     partition: int
     read: int | None
-    """Offset of the last record handed to the streams (None: none yet)."""
+    """Offset of the last record handed to the streams, or the position sought to (faust
+    keeps both in one place); None: neither yet."""
     committed: int | None
     end: int | None
     """The partition's end offset as of the last fetch (None: not fetched yet)."""
@@ -42,20 +44,14 @@ class PartitionState:
     """Records in the stream buffers of the partition's topic (all partitions together)."""
 
     @property
-    def behind(self) -> int:
-        """Records in the partition the worker has not taken yet (0 when unknown)."""
+    def waiting(self) -> int:
+        """Records in the partition not committed yet: not taken, being processed, or waiting
+        for their table writes to be flushed (0 when the end is unknown). faust commits the
+        next offset to read; its read offset is that same position right after a seek, and
+        the last record handed over after that, so the committed offset alone is exact."""
         if self.end is None:
             return 0
-        taken = -1 if self.read is None else self.read
-        return max(0, self.end - taken - 1)
-
-    @property
-    def uncommitted(self) -> int:
-        """Records taken whose offsets are not committed yet: being processed, or waiting for
-        their table writes to be flushed (faust commits the next offset to read)."""
-        if self.read is None:
-            return 0
-        return max(0, self.read + 1 - (self.committed or 0))
+        return max(0, self.end - (self.committed or 0))
 
     @property
     def progress(self) -> tuple[int | None, int | None]:
@@ -148,7 +144,7 @@ class Consumption:
         for state in self.partitions(ends):
             key = (state.topic, state.partition)
             progress, since = self._moved.get(key, (state.progress, now))
-            if progress != state.progress or not (state.behind or state.uncommitted):
+            if progress != state.progress or not state.waiting:
                 since = now
                 self._reported.discard(key)
             self._moved[key] = (state.progress, since)

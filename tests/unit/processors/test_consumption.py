@@ -89,9 +89,9 @@ def test_each_assigned_partition_is_reported_with_offsets_fetching_and_buffered_
     assert set(states) == {("md.trades.v1", 0), ("md.trades.v1", 1)}  # no changelog
     first, second = states["md.trades.v1", 0], states["md.trades.v1", 1]
     assert (first.read, first.committed, first.end, first.fetching) == (41, 42, 42, True)
-    assert (first.behind, first.buffered) == (0, 5)
+    assert (first.waiting, first.buffered) == (0, 5)
     assert (second.read, second.committed, second.end, second.fetching) == (None, None, 7, False)
-    assert second.behind == 7  # nothing read: every record is still to take
+    assert second.waiting == 7  # nothing committed: every record is still to do
 
 
 def test_a_worker_that_has_not_started_its_consumer_reports_nothing() -> None:
@@ -120,7 +120,7 @@ async def test_the_broker_end_offsets_stand_in_for_the_last_fetch() -> None:
     ends = await watch.end_offsets()
     assert (ends[TRADES0], ends[TRADES1]) == (142, 107)
     states = {s.partition: s for s in watch.partitions(ends)}
-    assert (states[0].end, states[0].behind) == (142, 100)
+    assert (states[0].end, states[0].waiting) == (142, 100)
 
 
 def test_a_partition_is_stalled_once_records_wait_untaken_for_the_whole_period() -> None:
@@ -129,7 +129,7 @@ def test_a_partition_is_stalled_once_records_wait_untaken_for_the_whole_period()
     assert watch.stalled(now=0) == []
     assert watch.stalled(now=29) == []
     [stalled] = watch.stalled(now=30)  # partition 0 is caught up: never stalled
-    assert (stalled.partition, stalled.behind) == (1, 7)
+    assert (stalled.partition, stalled.waiting) == (1, 7)
     assert watch.stalled(now=60) == []  # reported once per stall
     c._read_offset[TRADES1] = 3  # it moved: a new stall is reported again
     assert watch.stalled(now=61) == []
@@ -141,7 +141,7 @@ def test_a_partition_that_caught_up_or_a_rebalance_starts_the_clock_again() -> N
     app = App(c)
     watch = Consumption(app, stall_after_s=30)
     watch.stalled(now=0)
-    c._read_offset[TRADES1] = 6  # caught up, without new records after
+    c._read_offset[TRADES1], c._committed_offset[TRADES1] = 6, 7  # caught up
     assert watch.stalled(now=20) == []
     c.ends[TRADES1] = 9
     assert watch.stalled(now=40) == []  # waiting since 20 only
@@ -155,10 +155,19 @@ def test_a_partition_that_caught_up_or_a_rebalance_starts_the_clock_again() -> N
 def test_records_taken_but_never_committed_are_a_stall_too() -> None:
     c = consumer()
     c._read_offset[TRADES1], c.ends[TRADES1] = 6, 7  # partition 1 is read to its end
-    c._committed_offset[TRADES0] = 42  # partition 0 is committed through its end
     watch = Consumption(App(c), stall_after_s=30)
     assert watch.stalled(now=0) == []
     [stalled] = watch.stalled(now=30)  # partition 1: read, never committed
-    assert (stalled.partition, stalled.behind, stalled.uncommitted) == (1, 0, 7)
+    assert (stalled.partition, stalled.waiting) == (1, 7)
     c._committed_offset[TRADES1] = 7
+    assert watch.stalled(now=100) == []
+
+
+def test_a_partition_sought_to_its_end_is_not_stalled() -> None:
+    """faust keeps the position it seeks to (the committed offset) as the read offset until a
+    record arrives: read, committed and end all equal is a partition with nothing to do."""
+    c = consumer()
+    c._read_offset[TRADES1] = c._committed_offset[TRADES1] = c.ends[TRADES1] = 16
+    watch = Consumption(App(c), stall_after_s=30)
+    watch.stalled(now=0)
     assert watch.stalled(now=100) == []
