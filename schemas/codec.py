@@ -24,7 +24,7 @@ import io
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Final
 
@@ -226,7 +226,11 @@ class Codec:
         return record
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def micros(ts: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime, exactly (no float rounding)."""
-    delta = ts - datetime(1970, 1, 1, tzinfo=ts.tzinfo)
+    """Microseconds since the epoch of an aware datetime, exactly (no float rounding), whatever
+    its UTC offset."""
+    delta = ts - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

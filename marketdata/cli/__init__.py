@@ -16,6 +16,7 @@ from marketdata.cli import (
     kafka_cmd,
     processor_cmd,
     producer_cmd,
+    replay_cmd,
     run_cmd,
     schemas_cmd,
     simulate_cmd,
@@ -31,6 +32,7 @@ _COMMANDS = (
     producer_cmd,
     processor_cmd,
     api_cmd,
+    replay_cmd,
     config_cmd,
     schemas_cmd,
 )

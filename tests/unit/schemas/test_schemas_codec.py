@@ -218,9 +218,11 @@ def test_an_older_writer_schema_is_read_into_the_current_model() -> None:
 
 
 def test_micros_is_exact() -> None:
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta, timezone
 
     assert micros(datetime(2025, 11, 24, 16, 0, 0, 123456, tzinfo=UTC)) == 1_764_000_000_123_456
+    ahead = timezone(timedelta(hours=1))  # the same instant, an hour ahead on the clock
+    assert micros(datetime(2025, 11, 24, 17, 0, 0, 123456, tzinfo=ahead)) == 1_764_000_000_123_456
 
 
 def test_book_levels_keep_their_order() -> None:
