@@ -26,6 +26,8 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from producers.errors import ParseError
+from producers.exchanges.kraken import messages as m
 from producers.exchanges.kraken.stream import EXCHANGE, KrakenStream
 from producers.status import ProducerMetrics, StatusReporter
 from schemas import topics
@@ -63,6 +65,9 @@ class _Keeper:
 @dataclass(slots=True)
 class Replayed:
     frames: int = 0
+    before_snapshot: int = 0
+    """Book updates skipped: the window began after their book's snapshot, so the book cannot
+    be rebuilt until the next one (a resync or a reconnect)."""
     records: list[Published] = field(default_factory=list)
     parse_errors: int = 0
     checksum_mismatches: int = 0
@@ -96,8 +101,12 @@ async def replay(frames: AsyncIterator[Frame] | Iterable[Frame], book_depth: int
         resync,
         ohlc_conflate_seconds=0.0,
     )
+    snapshots: set[str] = set()
     async for frame in _aiter(frames):
         out.frames += 1
+        if _before_snapshot(frame.payload, snapshots):
+            out.before_snapshot += 1
+            continue
         await stream.on_frame(frame.payload, frame.received_ts, frame.connection)
     await stream.drain()
     out.records = keeper.records
@@ -110,6 +119,24 @@ async def replay(frames: AsyncIterator[Frame] | Iterable[Frame], book_depth: int
             if sample.name == "marketdata_producer_gaps_total" and sample.value:
                 out.gaps[sample.labels["kind"]] = int(sample.value)
     return out
+
+
+def _before_snapshot(payload: bytes, snapshots: set[str]) -> bool:
+    """True for a book update of books whose snapshot this replay has not seen (noting every
+    snapshot on the way)."""
+    if b'"book"' not in payload:
+        return False
+    try:
+        msg = m.decode_frame(payload)
+    except ParseError:
+        return False  # the stream counts it
+    if not isinstance(msg, m.KrakenBookMsg):
+        return False
+    symbols = {d.symbol for d in msg.data}
+    if msg.type == "snapshot":
+        snapshots |= symbols
+        return False
+    return not symbols & snapshots
 
 
 async def _aiter(frames: AsyncIterator[Frame] | Iterable[Frame]) -> AsyncIterator[Frame]:
@@ -125,20 +152,80 @@ async def read_frames(
     consumer: AIOKafkaConsumer, since_us: int | None, until_us: int | None, codec: Codec
 ) -> AsyncIterator[Frame]:
     """The raw frames received in [since, until) (either end open), partition by partition in
-    offset order. `consumer` is started and group-less; it is assigned here."""
+    offset order, after the instrument frame in force at `since` (the newest one received
+    before it: instruments carry the precisions every price is parsed with, and are sent only
+    when a connection starts). `consumer` is started and group-less; it is assigned here."""
+    if since_us is not None:
+        for frame in await instruments_before(consumer, since_us, codec):
+            yield frame
     async for value in read_topic(consumer, topics.RAW, since_us, until_us):
-        try:
-            batch = codec.decode_as(value, RawFrames)
-        except DecodeError:
-            continue  # the DLQ's business, not a frame
-        if batch.exchange != EXCHANGE:
-            continue
-        for item in batch.frames:
-            if since_us is not None and item.received_ts < since_us:
+        for frame in _frames(value, codec):  # an undecodable record is the DLQ's business
+            if since_us is not None and frame.received_ts < since_us:
                 continue
-            if until_us is not None and item.received_ts >= until_us:
+            if until_us is not None and frame.received_ts >= until_us:
                 continue
-            yield Frame(batch.connection_id, item.payload, item.received_ts)
+            yield frame
+
+
+async def instruments_before(
+    consumer: AIOKafkaConsumer, since_us: int, codec: Codec, *, step: int = 64
+) -> list[Frame]:
+    """The instrument frames of the newest stretch of md.raw.v1 before `since` that holds any
+    (a connection's snapshot, with any updates after it), in the order received: each partition
+    is read backwards from the offset at `since`, in growing steps."""
+    tps = [TopicPartition(topics.RAW.name, p) for p in range(topics.RAW.partitions)]
+    consumer.assign(tps)
+    ends = await consumer.end_offsets(tps)
+    firsts = await consumer.beginning_offsets(tps)
+    at = await consumer.offsets_for_times(dict.fromkeys(tps, since_us // 1000))
+    best: list[Frame] = []
+    for tp in tps:
+        upper = at[tp].offset if at[tp] is not None else ends[tp]
+        size = step
+        while upper > firsts[tp]:
+            lower = max(firsts[tp], upper - size)
+            found = [
+                f
+                for value in await _values(consumer, tp, lower, upper)
+                for f in _frames(value, codec)
+                if f.received_ts < since_us and _is_instrument(f.payload)
+            ]
+            if found:
+                if not best or found[-1].received_ts > best[-1].received_ts:
+                    best = sorted(found, key=lambda f: f.received_ts)
+                break
+            upper, size = lower, size * 4
+    return best
+
+
+def _is_instrument(payload: bytes) -> bool:
+    if b'"instrument"' not in payload:
+        return False
+    try:
+        return isinstance(m.decode_frame(payload), m.KrakenInstrumentMsg)
+    except ParseError:
+        return False
+
+
+async def _values(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, lower: int, upper: int
+) -> list[bytes]:
+    consumer.seek(tp, lower)
+    out: list[bytes] = []
+    while await consumer.position(tp) < upper:
+        batch = await consumer.getmany(tp, timeout_ms=1000)
+        out += [r.value for r in batch.get(tp, []) if r.offset < upper]
+    return out
+
+
+def _frames(value: bytes, codec: Codec) -> list[Frame]:
+    try:
+        batch = codec.decode_as(value, RawFrames)
+    except DecodeError:
+        return []
+    if batch.exchange != EXCHANGE:
+        return []
+    return [Frame(batch.connection_id, f.payload, f.received_ts) for f in batch.frames]
 
 
 async def read_topic(

@@ -146,7 +146,8 @@ async def _replay(
         print(f"  {topic}: {count} records", file=report)
     print(
         f"parse errors: {result.parse_errors}, book checksum mismatches: "
-        f"{result.checksum_mismatches}, trade gaps: {result.gaps or 0}",
+        f"{result.checksum_mismatches}, trade gaps: {result.gaps or 0}, book updates before "
+        f"their book's first snapshot in the window (skipped): {result.before_snapshot}",
         file=report,
     )
     for symbol, reason in result.resyncs[:SHOWN]:

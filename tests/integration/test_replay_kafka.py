@@ -79,6 +79,18 @@ async def test_replayed_frames_give_the_trades_the_producer_published(
     compared = int(output.split("trades checked against md.trades.v1: ")[1].split()[0])
     assert compared == len(replayed)
 
+    # A window that begins mid-connection: the instruments (precisions) come from before it,
+    # books wait for their next snapshot, and the trades in it still match exactly.
+    middle = replayed[len(replayed) // 2]
+    mid = datetime.fromtimestamp(middle.received_ts / 1e6, UTC).isoformat()
+    code, output = await asyncio.to_thread(replay, config, mid, tmp_path / "middle.jsonl")
+    print(output)
+    assert code == 0, output
+    assert "0 missing there, 0 different there, 0 there but not replayed" in output, output
+    assert "book checksum mismatches: 0" in output, output
+    later = int(output.split("trades checked against md.trades.v1: ")[1].split()[0])
+    assert 0 < later < len(replayed)
+
     # A trade published again with another price: the check names it and fails.
     forged = msgspec.structs.replace(replayed[len(replayed) // 2], price=1.0)
     kafka = make_producer(bootstrap)

@@ -71,6 +71,17 @@ async def test_a_book_that_fails_its_checksum_is_counted_and_its_resync_recorded
     assert len(books) == 1  # the snapshot; nothing from the corrupt book
 
 
+async def test_book_updates_before_the_first_snapshot_in_the_window_are_skipped_not_failed() -> (
+    None
+):
+    frames = [recorded("instrument"), recorded("book_update", 1), recorded("book_snapshot", 2)]
+    result = await replay(frames, book_depth=10)
+    assert result.before_snapshot == 1
+    assert result.checksum_mismatches == 0
+    assert result.resyncs == []
+    assert [type(p.record) for p in result.records] == [BookUpdate]  # the snapshot
+
+
 def trade(trade_id: int, price: float = 100.0, received: int = RECEIVED, seq: int = 0) -> Trade:
     return msgspec.structs.replace(
         live_trades()[0], trade_id=str(trade_id), price=price, received_ts=received, seq=seq
