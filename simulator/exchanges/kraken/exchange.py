@@ -251,7 +251,7 @@ class KrakenExchange:
             depth=depth,
             bids=[(p / 10**pp, q / 10**qp) for p, q in book.bids.top(depth)],
             asks=[(p / 10**pp, q / 10**qp) for p, q in book.asks.top(depth)],
-            checksum=render.checksum(book, spec),
+            checksum=render.checksum(book),
             timestamp=rfc3339(self.clock.now_ns()),
         )
 

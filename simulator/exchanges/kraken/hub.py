@@ -167,7 +167,7 @@ class KrakenHub:
     def _book_snapshot(self, symbol: str, view: BookView, now_ns: int) -> str:
         spec = self.model.spec(symbol)
         bids, asks = view.snapshot()
-        checksum = render.checksum(self.model.book(symbol), spec)
+        checksum = render.checksum(self.model.book(symbol))
         data = KrakenBookData(
             symbol=symbol,
             bids=render.levels(bids, spec),
@@ -232,7 +232,7 @@ class KrakenHub:
             if not (bids or asks):
                 continue
             if checksum is None:
-                checksum = render.checksum(book, spec)
+                checksum = render.checksum(book)
                 fault = self.faults.take_book_fault(symbol)
             self.book_updates += 1
             if fault is not None:
