@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -55,8 +56,10 @@ class WsSession:
         connect_timeout: float = 10.0,
         silence_timeout: float = 10.0,
         healthy_after: float = 5.0,
+        compression: bool = False,
     ) -> None:
         self.url = url
+        self._compression: Literal["deflate"] | None = "deflate" if compression else None
         self.name = name
         self._on_connect = on_connect
         self._on_frame = on_frame
@@ -144,6 +147,7 @@ class WsSession:
             ping_interval=20,
             ping_timeout=20,
             close_timeout=2,
+            compression=self._compression,
         )
         self._ws = ws
         connected_at = time.monotonic()

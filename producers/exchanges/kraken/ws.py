@@ -125,6 +125,7 @@ class KrakenWs:
             backoff=Backoff(backoff.initial_seconds, backoff.max_seconds, backoff.multiplier),
             connect_timeout=self._settings.connect_timeout_seconds,
             silence_timeout=silence_timeout,
+            compression=self._settings.ws_compression,
         )
 
     def _on_public_event(self, event: SessionEvent) -> None:

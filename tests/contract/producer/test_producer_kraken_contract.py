@@ -339,3 +339,20 @@ async def test_replayed_control_answers_converge_without_answering_again() -> No
             what="SOL/USD flows again",
         )
         assert not run.published.of("md.control.v1")  # answers are never answered
+
+
+@pytest.mark.parametrize(
+    ("compression", "extensions"), [(False, []), (True, ["permessage-deflate"])]
+)
+async def test_websocket_compression_is_offered_only_when_configured(
+    compression: bool, extensions: list[str]
+) -> None:
+    async with running_producer(ws_compression=compression) as run:
+        p = run.published
+        await wait_for(lambda: len(p.of("md.trades.v1")) >= 3, what="trades")
+        ws = run.adapter.ws.public._ws
+        assert ws is not None
+        assert [e.name for e in ws.protocol.extensions] == extensions
+        books = [b for b in p.of("md.book.v1") if isinstance(b, BookUpdate)]
+        for symbol in {b.symbol for b in books}:
+            _rebuild(books, symbol)  # checksums hold either way
