@@ -140,9 +140,9 @@ class ExchangeSettings(Section):
     ws_compression: bool = False
     """Offer permessage-deflate on the exchange's WebSockets. Off by default: compression costs
     both ends CPU for every frame, and the receiver inflates each one before it can parse it
-    (at 2,000 events/s from the simulator it was a fifth of the producer's and the simulator's
-    CPU and about a millisecond of every event's latency). Turn it on over a link where bytes
-    cost more than CPU."""
+    (small on loopback at 2,000 events/s from the simulator: about a point of a core at each
+    end and 0.1-0.3 ms of the simulator-to-producer hop, docs/benchmarks.md). Turn it on over a
+    link where bytes cost more than CPU."""
     connect_timeout_seconds: PositiveFloat = 10
     heartbeat_timeout_seconds: PositiveFloat = 10
     """The watchdog recycles a connection that stays silent this long; a book snapshot that has
