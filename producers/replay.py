@@ -7,9 +7,9 @@ published, or to see what a parser fix changes, without touching the exchange or
 
 - `read_frames` reads the raw batches of a time window (by the time each frame was received),
   partition by partition: a connection's frames all live in its key's partition, in order.
-- `replay` feeds them to a stream whose publisher keeps what it is given (raw copies excepted)
-  and returns the records with what the stream saw on the way (parse errors, checksum
-  mismatches and the resyncs they asked for, trade gaps).
+- `replay` feeds them to a stream whose publisher hands each record to a sink as it is made
+  (raw copies excepted) and returns counts, the trades and what the stream saw on the way
+  (parse errors, checksum mismatches and the resyncs they asked for, trade gaps).
 - `verify_trades` compares the replayed trades with md.trades.v1 by trade id: missing there,
   different there, or there and not in the replay (within the replay's range of ids).
 
@@ -19,7 +19,7 @@ Nothing is written to Kafka. Only Kraken has raw frames today.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -34,6 +34,10 @@ from schemas import topics
 from schemas.codec import Codec, DecodeError
 from schemas.models import RawFrames, Record, Trade
 from schemas.topics import TopicSpec
+
+RAW_SLACK_US = 60_000_000
+"""A raw batch is stamped with its last frame's receipt and closes at most `rawBatchMs` after
+its first: batches stamped up to this long after the window still hold frames inside it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +54,26 @@ class Published:
     record: Record
 
 
-class _Keeper:
-    """A publisher that keeps records instead of sending them (raw copies are dropped: they are
-    what is being replayed)."""
+Sink = Callable[[Published], None]
 
-    def __init__(self) -> None:
-        self.records: list[Published] = []
+
+class _Keeper:
+    """A publisher that hands records to a sink instead of sending them, counting them per
+    topic and keeping the trades (raw copies are dropped: they are what is being replayed)."""
+
+    def __init__(self, sink: Sink | None) -> None:
+        self.sink = sink
+        self.per_topic: Counter[str] = Counter()
+        self.trades: list[Trade] = []
 
     async def publish(self, topic: TopicSpec, key: str, record: Record, timestamp_us: int) -> None:
-        if topic is not topics.RAW:
-            self.records.append(Published(topic.name, key, record))
+        if topic is topics.RAW:
+            return
+        self.per_topic[topic.name] += 1
+        if isinstance(record, Trade):
+            self.trades.append(record)
+        if self.sink is not None:
+            self.sink(Published(topic.name, key, record))
 
 
 @dataclass(slots=True)
@@ -68,7 +82,9 @@ class Replayed:
     before_snapshot: int = 0
     """Book updates skipped: the window began after their book's snapshot, so the book cannot
     be rebuilt until the next one (a resync or a reconnect)."""
-    records: list[Published] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    """Records per topic."""
+    trades: list[Trade] = field(default_factory=list)
     parse_errors: int = 0
     checksum_mismatches: int = 0
     resyncs: list[tuple[str, str]] = field(default_factory=list)
@@ -76,13 +92,16 @@ class Replayed:
     gaps: dict[str, int] = field(default_factory=dict)
 
     def per_topic(self) -> dict[str, int]:
-        return dict(sorted(Counter(p.topic for p in self.records).items()))
+        return dict(sorted(self.counts.items()))
 
 
-async def replay(frames: AsyncIterator[Frame] | Iterable[Frame], book_depth: int) -> Replayed:
+async def replay(
+    frames: AsyncIterator[Frame] | Iterable[Frame], book_depth: int, sink: Sink | None = None
+) -> Replayed:
     """Run frames, in the order received, through a fresh Kraken stream keeping books as deep
-    as the producer that received them (`bookDepth`: its book subscriptions had that depth)."""
-    keeper, registry = _Keeper(), CollectorRegistry()
+    as the producer that received them (`bookDepth`: its book subscriptions had that depth).
+    Each record goes to `sink` as it is made (nothing else is kept but the trades)."""
+    keeper, registry = _Keeper(sink), CollectorRegistry()
     metrics = ProducerMetrics(registry)
     out = Replayed()
     stream: KrakenStream
@@ -109,7 +128,7 @@ async def replay(frames: AsyncIterator[Frame] | Iterable[Frame], book_depth: int
             continue
         await stream.on_frame(frame.payload, frame.received_ts, frame.connection)
     await stream.drain()
-    out.records = keeper.records
+    out.counts, out.trades = dict(keeper.per_topic), keeper.trades
     labels = {"exchange": EXCHANGE}
     value = registry.get_sample_value
     out.parse_errors = int(value("marketdata_producer_parse_errors_total", labels) or 0)
@@ -158,7 +177,7 @@ async def read_frames(
     if since_us is not None:
         for frame in await instruments_before(consumer, since_us, codec):
             yield frame
-    async for value in read_topic(consumer, topics.RAW, since_us, until_us):
+    async for value in read_topic(consumer, topics.RAW, since_us, until_us, slack_us=RAW_SLACK_US):
         for frame in _frames(value, codec):  # an undecodable record is the DLQ's business
             if since_us is not None and frame.received_ts < since_us:
                 continue

@@ -22,9 +22,17 @@ import msgspec
 
 from marketdata.cli.common import load_settings, require_bootstrap
 from marketdata.kafka.clients import make_consumer
-from producers.replay import TradeCheck, read_frames, read_topic, replay, verify_trades
+from producers.replay import (
+    Published,
+    TradeCheck,
+    read_frames,
+    read_topic,
+    replay,
+    verify_trades,
+)
 from schemas import topics
 from schemas.codec import Codec, DecodeError, micros
+from schemas.models import Trade
 
 _RELATIVE: Final = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)$")
 _UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -126,21 +134,27 @@ async def _replay(
     consumer = make_consumer(bootstrap, group_id=None, client_id="marketdata-replay")
     await consumer.start()
     try:
-        result = await replay(read_frames(consumer, since, until, codec), depth)
-        published = []
+        sink = None
+        if out is not None:
+            encode, write = msgspec.json.Encoder().encode, out.write
+
+            def sink(p: Published) -> None:
+                write(encode({"topic": p.topic, "key": p.key, "record": p.record}) + b"\n")
+
+        result = await replay(read_frames(consumer, since, until, codec), depth, sink)
+        if out is not None:
+            out.flush()
+        published: list[Trade] = []
         if verify:
             async for value in read_topic(
                 consumer, topics.TRADES, since, until, slack_us=TRADE_SLACK_US
             ):
                 with contextlib.suppress(DecodeError):
-                    published.append(codec.decode(value))
+                    record = codec.decode(value)
+                    if isinstance(record, Trade) and received_within(record, since, until):
+                        published.append(record)
     finally:
         await consumer.stop()
-    if out is not None:
-        encode = msgspec.json.Encoder().encode
-        for p in result.records:
-            out.write(encode({"topic": p.topic, "key": p.key, "record": p.record}) + b"\n")
-        out.flush()
     print(f"frames replayed: {result.frames}", file=report)
     for topic, count in result.per_topic().items():
         print(f"  {topic}: {count} records", file=report)
@@ -154,9 +168,14 @@ async def _replay(
         print(f"  book resync {symbol}: {reason}", file=report)
     if not verify:
         return 0
-    check = verify_trades((p.record for p in result.records), published, since, until)
+    check = verify_trades(result.trades, published, since, until)
     _print_check(check, report)
     return 0 if check.ok else 1
+
+
+def received_within(trade: Trade, since: int | None, until: int) -> bool:
+    """Received in the window: only those are compared (and kept in memory)."""
+    return (since is None or trade.received_ts >= since) and trade.received_ts < until
 
 
 def _print_check(check: TradeCheck, report: IO[str]) -> None:

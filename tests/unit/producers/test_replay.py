@@ -14,7 +14,7 @@ from marketdata.cli import main
 from marketdata.cli.replay_cmd import parse_time
 from producers.exchanges.kraken import messages as m
 from producers.exchanges.kraken import parse
-from producers.replay import Frame, replay, verify_trades
+from producers.replay import Frame, Published, replay, verify_trades
 from schemas import topics
 from schemas.models import BookUpdate, PriceTicker, Trade
 
@@ -46,17 +46,20 @@ async def test_frames_become_the_records_the_producer_publishes_raw_copies_aside
         recorded("book_snapshot", 3),
         Frame("public", b"{not json", RECEIVED + 4),
     ]
-    result = await replay(frames, book_depth=10)
+    records: list[Published] = []
+    result = await replay(frames, book_depth=10, sink=records.append)
     assert result.frames == 5
     assert result.parse_errors == 1
     assert topics.RAW.name not in result.per_topic()
-    by_type = {type(p.record) for p in result.records}
+    assert sum(result.per_topic().values()) == len(records)
+    by_type = {type(p.record) for p in records}
     assert {PriceTicker, Trade, BookUpdate} <= by_type
-    trades = [p.record for p in result.records if isinstance(p.record, Trade)]
+    trades = [p.record for p in records if isinstance(p.record, Trade)]
+    assert trades == result.trades
     assert [msgspec.structs.replace(t, seq=0) for t in trades] == [
         msgspec.structs.replace(t, seq=0) for t in live_trades()
     ]
-    for p in result.records:
+    for p in records:
         if isinstance(p.record, Trade | PriceTicker | BookUpdate):
             assert p.key == f"kraken:{p.record.symbol}"
 
@@ -64,10 +67,11 @@ async def test_frames_become_the_records_the_producer_publishes_raw_copies_aside
 async def test_a_book_that_fails_its_checksum_is_counted_and_its_resync_recorded() -> None:
     frames = [recorded("instrument"), recorded("book_snapshot", 1)]
     frames.append(with_checksum(recorded("book_update", 2), 7))
-    result = await replay(frames, book_depth=10)
+    records: list[Published] = []
+    result = await replay(frames, book_depth=10, sink=records.append)
     assert result.checksum_mismatches == 1
     assert [symbol for symbol, _ in result.resyncs] == ["BTC/USD"]
-    books = [p.record for p in result.records if isinstance(p.record, BookUpdate)]
+    books = [p.record for p in records if isinstance(p.record, BookUpdate)]
     assert len(books) == 1  # the snapshot; nothing from the corrupt book
 
 
@@ -75,11 +79,12 @@ async def test_book_updates_before_the_first_snapshot_in_the_window_are_skipped_
     None
 ):
     frames = [recorded("instrument"), recorded("book_update", 1), recorded("book_snapshot", 2)]
-    result = await replay(frames, book_depth=10)
+    records: list[Published] = []
+    result = await replay(frames, book_depth=10, sink=records.append)
     assert result.before_snapshot == 1
     assert result.checksum_mismatches == 0
     assert result.resyncs == []
-    assert [type(p.record) for p in result.records] == [BookUpdate]  # the snapshot
+    assert [type(p.record) for p in records] == [BookUpdate]  # the snapshot
 
 
 def trade(trade_id: int, price: float = 100.0, received: int = RECEIVED, seq: int = 0) -> Trade:
