@@ -40,6 +40,13 @@ RAW_SLACK_US = 60_000_000
 its first: batches stamped up to this long after the window still hold frames inside it."""
 
 
+def within(received_ts: int, since_us: int | None, until_us: int | None) -> bool:
+    """Received in the window [since, until) (either end open)."""
+    return (since_us is None or received_ts >= since_us) and (
+        until_us is None or received_ts < until_us
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     connection: str
@@ -179,11 +186,8 @@ async def read_frames(
             yield frame
     async for value in read_topic(consumer, topics.RAW, since_us, until_us, slack_us=RAW_SLACK_US):
         for frame in _frames(value, codec):  # an undecodable record is the DLQ's business
-            if since_us is not None and frame.received_ts < since_us:
-                continue
-            if until_us is not None and frame.received_ts >= until_us:
-                continue
-            yield frame
+            if within(frame.received_ts, since_us, until_us):
+                yield frame
 
 
 async def instruments_before(
@@ -323,9 +327,7 @@ def verify_trades(
     for r in published:
         if not isinstance(r, Trade) or r.exchange != EXCHANGE:
             continue
-        if (since_us is not None and r.received_ts < since_us) or (
-            until_us is not None and r.received_ts >= until_us
-        ):
+        if not within(r.received_ts, since_us, until_us):
             continue
         theirs[(r.symbol, r.trade_id)] = _plain(r)
     for key, trade in ours.items():

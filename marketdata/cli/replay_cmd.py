@@ -29,6 +29,7 @@ from producers.replay import (
     read_topic,
     replay,
     verify_trades,
+    within,
 )
 from schemas import topics
 from schemas.codec import Codec, DecodeError, micros
@@ -151,7 +152,8 @@ async def _replay(
             ):
                 with contextlib.suppress(DecodeError):
                     record = codec.decode(value)
-                    if isinstance(record, Trade) and received_within(record, since, until):
+                    # only trades received in the window are compared (and kept in memory)
+                    if isinstance(record, Trade) and within(record.received_ts, since, until):
                         published.append(record)
     finally:
         await consumer.stop()
@@ -171,11 +173,6 @@ async def _replay(
     check = verify_trades(result.trades, published, since, until)
     _print_check(check, report)
     return 0 if check.ok else 1
-
-
-def received_within(trade: Trade, since: int | None, until: int) -> bool:
-    """Received in the window: only those are compared (and kept in memory)."""
-    return (since is None or trade.received_ts >= since) and trade.received_ts < until
 
 
 def _print_check(check: TradeCheck, report: IO[str]) -> None:
