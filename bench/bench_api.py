@@ -134,10 +134,9 @@ async def publish_prices(api: ApiState, rate: float) -> None:
         elif delay < -1.0:  # more than a second behind: do not burst to catch up
             due = loop.time()
         seq += 1
-        update = api.model.apply(
+        for update in api.model.apply(
             t.PRICES.name, ticker("BTC/USD", 65_000.0 + seq % 1000 / 10, seq, now_us())
-        )
-        if update is not None:
+        ):
             api.hub.publish(update)
 
 

@@ -7,7 +7,9 @@ prices, and measures `receipt time - exchange_ts` for every message for D second
 warm-up. Two paths:
 
 - trades: exchange → producer → Kafka (`md.trades.v1`) → API → client (one Kafka hop);
-- prices: exchange → producer → Kafka → processor → Kafka (`md.prices.v1`) → API → client.
+- prices: exchange → producer → Kafka (`md.ticker.v1`, `md.trades.v1`) → API → client, the API
+  moving each price on the raw ticker or trade itself (`schemas.prices`); a price the processors'
+  table (`md.prices.v1`, two hops) has first reaches the client that way instead.
 
 The simulator stamps events with this machine's clock, so the difference is a true latency.
 It also prints each part's CPU over the measured window (utime + stime from /proc, in % of one
@@ -210,8 +212,8 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     system.kill()
         label = f"{rate:>5} events/s, linger {linger} ms"
-        print(f"{label}  trades (1 Kafka hop):  {summary(results['trades'])}")
-        print(f"{label}  prices (2 Kafka hops): {summary(results['prices'])}")
+        print(f"{label}  trades:  {summary(results['trades'])}")
+        print(f"{label}  prices:  {summary(results['prices'])}")
         for path in ("trades", "prices"):
             if results[path]:
                 print(f"{label}  {path} split: {split(results[path], ingress[path])}")

@@ -1,7 +1,5 @@
-"""Latest prices and positions: pure reducers the price and position agents are built on.
+"""Positions: the pure reducer the position agent is built on (prices: `schemas.prices`).
 
-- Prices: the newest ticker per `exchange:symbol`, with `last` moved forward by any newer trade
-  (tickers on Kraken arrive on trades anyway, but a trade may beat its ticker).
 - Positions: a balance valued at the live price of `ASSET/QUOTE`. With a known average entry
   cost, unrealized P&L is `qty * (price - avg_entry)`; without one, the 24 h P&L is
   `qty * change_24h` (what holding the balance earned over the ticker's 24 h window).
@@ -9,25 +7,7 @@
 
 from __future__ import annotations
 
-import msgspec
-
-from schemas.models import Balance, Position, PriceTicker, Trade
-
-
-def apply_ticker(current: PriceTicker | None, ticker: PriceTicker) -> PriceTicker:
-    """The newer of the two by exchange time (a replayed or late ticker never goes back)."""
-    if current is not None and current.exchange_ts > ticker.exchange_ts:
-        return current
-    return ticker
-
-
-def apply_trade(current: PriceTicker | None, trade: Trade) -> PriceTicker | None:
-    """Move `last` to a trade newer than the current ticker; None when nothing changes."""
-    if current is None or trade.exchange_ts <= current.exchange_ts:
-        return None
-    return msgspec.structs.replace(
-        current, last=trade.price, exchange_ts=trade.exchange_ts, received_ts=trade.received_ts
-    )
+from schemas.models import Balance, Position, PriceTicker
 
 
 def value_position(

@@ -1,6 +1,7 @@
 """Latest price per `exchange:symbol` from tickers and trades, to the compacted `md.prices.v1`.
 
-Tickers set the price; a newer trade moves `last` (`processors.valuation`). Each change is also
+Tickers set the price; a newer trade moves `last` (`schemas.prices`, the reduction the query
+API also applies to the tickers and trades it reads). Each change is also
 forwarded, keyed by exchange, to the positions agent (`<app id>-positions-in`), which values
 balances at these prices.
 
@@ -22,9 +23,9 @@ from processors.agents.freshness import Freshness
 from processors.freshness import DataType
 from processors.runtime import Context
 from processors.tables import StateTable
-from processors.valuation import apply_ticker, apply_trade
 from schemas import topics as t
 from schemas.models import PriceTicker, Trade
+from schemas.prices import apply_ticker, apply_trade
 
 FORWARD_EVERY_US = 250_000
 """Prices reach the positions agent at most this often per symbol (by exchange time)."""

@@ -2,7 +2,9 @@
 
 Group-less consumers (no commits, no consumer group): together they are assigned every partition
 of the table topics and read them from the beginning, so any number of replicas can run side by
-side. Trades are a raw topic: only the newest `TRADE_TAIL` per partition are read. The model is
+side. Tickers and trades are raw topics: only their newest records (`TAILS`, per partition) are
+read, then everything that arrives; they move prices ahead of the price table (`store`). Within
+one fetched batch, a price or book changed several times is pushed once, at its newest. The model is
 *ready* once every partition reached the end offset seen at start (cache warming); until then
 the API answers 503. A record that does not decode is counted and logged, never applied (the
 processors own the dead-letter topics).
@@ -29,16 +31,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from marketdata.logs import get_logger
 from query_api.readmodel.store import TOPICS, ReadModel
-from query_api.ws.fanout import Update
+from query_api.ws.fanout import CONFLATED, Update
 from schemas import topics as t
 from schemas.codec import Codec, DecodeError
 from schemas.topics import TopicSpec
 
 log = get_logger("query_api.feed")
 
-TRADE_TAIL: Final = 200
+TAILS: Final = ((t.TRADES, 200), (t.TICKER, 20))
+"""Raw topics read from this many records before their end (per partition): recent trades for
+`/api/trades`, and the tickers the price table may not have taken yet."""
 BUSY: Final = frozenset(s.name for s in (t.PRICES, t.BOOKS, t.CANDLES, t.INDICATORS))
-"""The table topics written many times a second (with trades, the busy consumer's)."""
+"""The table topics written many times a second (with the tails, the busy consumer's)."""
 QUIET_FETCH_WAIT_MS: Final = 500
 
 
@@ -130,15 +134,15 @@ class Feed:
         quiet = [s for s in TOPICS if s.name not in BUSY]
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._read(busy, self._fetch_max_wait_ms, trades=True))
-                group.create_task(self._read(quiet, QUIET_FETCH_WAIT_MS, trades=False))
+                group.create_task(self._read(busy, self._fetch_max_wait_ms, tails=True))
+                group.create_task(self._read(quiet, QUIET_FETCH_WAIT_MS, tails=False))
         except ExceptionGroup as failed:  # one reader failed (the other was cancelled)
             exc = failed.exceptions[0]
             self.progress.error = repr(exc)
             log.error("feed.failed", error=repr(exc))
             raise exc from None
 
-    async def _read(self, tables: list[TopicSpec], fetch_max_wait_ms: int, *, trades: bool) -> None:
+    async def _read(self, tables: list[TopicSpec], fetch_max_wait_ms: int, *, tails: bool) -> None:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
@@ -149,37 +153,50 @@ class Feed:
         )
         await consumer.start()
         try:
-            targets = await self._assign(consumer, tables, trades=trades)
+            targets = await self._assign(consumer, tables, tails=tails)
             while True:
                 batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+                latest: dict[tuple[str, str], Update] = {}
                 for tp, messages in batch.items():
                     for message in messages:
-                        self._apply(tp.topic, message.value, message.timestamp)
+                        for update in self._apply(tp.topic, message.value, message.timestamp):
+                            if update.channel in CONFLATED:
+                                latest[update.channel, update.key] = update
+                            else:
+                                self._publish(update)
+                for update in latest.values():
+                    self._publish(update)
                 if targets:
                     await self._caught_up(consumer, targets)
         finally:
             await consumer.stop()
 
     async def _assign(
-        self, consumer: AIOKafkaConsumer, specs: list[TopicSpec], *, trades: bool
+        self, consumer: AIOKafkaConsumer, specs: list[TopicSpec], *, tails: bool
     ) -> dict[TopicPartition, int]:
         """Assign and seek; the end offsets seen now that this consumer must reach."""
         tables = [TopicPartition(s.name, p) for s in specs for p in range(s.partitions)]
         tail = (
-            [TopicPartition(t.TRADES.name, p) for p in range(t.TRADES.partitions)] if trades else []
+            {
+                TopicPartition(spec.name, p): count
+                for spec, count in TAILS
+                for p in range(spec.partitions)
+            }
+            if tails
+            else {}
         )
-        consumer.assign(tables + tail)
-        ends = await consumer.end_offsets(tables + tail)
+        consumer.assign(tables + list(tail))
+        ends = await consumer.end_offsets(tables + list(tail))
         await consumer.seek_to_beginning(*tables)
         if tail:
-            starts = await consumer.beginning_offsets(tail)
-            for tp in tail:
-                consumer.seek(tp, max(starts[tp], ends[tp] - TRADE_TAIL))
+            starts = await consumer.beginning_offsets(list(tail))
+            for tp, count in tail.items():
+                consumer.seek(tp, max(starts[tp], ends[tp] - count))
         targets = {tp: end for tp, end in ends.items() if end > 0}
         self._behind[id(consumer)] = sum(targets.values())
         self._unassigned -= 1
         self.progress.behind = sum(self._behind.values())
-        log.info("feed.assigned", partitions=len(tables + tail), records=self.progress.behind)
+        log.info("feed.assigned", partitions=len(ends), records=self.progress.behind)
         if not targets:
             self._caught_up_once(consumer)
         return targets
@@ -213,16 +230,17 @@ class Feed:
             seconds=round(self.progress.ready_at - self.progress.started, 2),
         )
 
-    def _apply(self, topic: str, value: bytes | None, timestamp_ms: int) -> None:
+    def _apply(self, topic: str, value: bytes | None, timestamp_ms: int) -> list[Update]:
+        """Apply one record; the updates to push (none until the model is ready)."""
         if value is None:
-            return  # a tombstone: nothing in our tables deletes yet
+            return []  # a tombstone: nothing in our tables deletes yet
         try:
             record = self._codec.decode(value, topic=topic)
         except DecodeError as exc:
             self.metrics.undecodable.labels(topic).inc()
             log.warning("record.undecodable", topic=topic, error=str(exc)[:200])
-            return
-        update = self._model.apply(topic, record)
+            return []
+        updates = self._model.apply(topic, record)
         now = time.time()
         self.progress.applied += 1
         self.progress.last_record_at = now
@@ -231,5 +249,4 @@ class Feed:
             counter = self._counted[topic] = self.metrics.records.labels(topic)
         counter.inc()
         self.metrics.lag_seconds.set(max(0.0, now - timestamp_ms / 1000))
-        if update is not None and self.ready:
-            self._publish(update)
+        return updates if self.ready else []

@@ -1,18 +1,27 @@
 """The read model: the table topics held in memory, latest value per key, for REST and WebSocket.
 
 Pure (no Kafka, no clock of its own): `apply` takes a decoded record from a topic and returns the
-`Update` to fan out to WebSocket clients, or None when nothing changed (an older record by its
-per-key sequence number). Reads are dictionary lookups. Candles keep the newest
+`Update`s to fan out to WebSocket clients, none when nothing changed (an older record by its
+per-key sequence number or exchange time). Reads are dictionary lookups. Candles keep the newest
 `MAX_CANDLES` per series and trades the newest `MAX_TRADES` per symbol, so memory is bounded by
 the number of instruments, never by time.
+
+Prices have two sources. The processors' table (`md.prices.v1`) warms the model and is the
+record; the tickers and trades the API reads itself move a price one Kafka hop sooner, by the
+same reduction (`schemas.prices`). Both order by exchange time, so whichever source is ahead
+wins and the other's copy of the same moment is taken silently: a client sees each price once.
+A price the API derived itself carries `seq` 0; one taken from the table carries the table's.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
+
+import msgspec
 
 from query_api.ws.fanout import Update
 from schemas import topics as t
@@ -29,6 +38,7 @@ from schemas.models import (
     Subscription,
     Trade,
 )
+from schemas.prices import apply_ticker, apply_trade
 
 MAX_CANDLES: Final = 1000
 MAX_TRADES: Final = 500
@@ -69,15 +79,17 @@ class ReadModel:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)  # exchange:symbol
     applied: int = 0
 
-    def apply(self, topic: str, record: Record) -> Update | None:
-        """Take one record of a table topic (or a trade); the update to push, if any."""
-        handler = _HANDLERS.get((topic, type(record)))
-        if handler is None:
-            return None
-        update = handler(self, record)
-        if update is not None:
+    def apply(self, topic: str, record: Record) -> list[Update]:
+        """Take one record of a table topic, a ticker or a trade; the updates to push (a trade
+        is one, and a second when it moves its symbol's price)."""
+        updates: list[Update] = []
+        for handler in _HANDLERS.get((topic, type(record)), ()):
+            update = handler(self, record)
+            if update is not None:
+                updates.append(update)
+        if updates:
             self.applied += 1
-        return update
+        return updates
 
     def symbols(self) -> set[str]:
         """Every `exchange:symbol` the model knows of."""
@@ -90,13 +102,50 @@ def _newer(current: Record | None, record: Record) -> bool:
     return current is None or not seq or seq >= getattr(current, "seq", 0)
 
 
+def _same_price(a: PriceTicker, b: PriceTicker) -> bool:
+    """The same price but for `seq` (the table numbers its records, a ticker has the producer's)."""
+    return a == msgspec.structs.replace(b, seq=a.seq)
+
+
+def _set_price(model: ReadModel, key: str, price: PriceTicker) -> Update:
+    model.prices[key] = price
+    return Update("prices", key, price.symbol, None, price)
+
+
 def _price(model: ReadModel, r: Record) -> Update | None:
+    """A record of the processors' price table."""
     assert isinstance(r, PriceTicker)
     key = f"{r.exchange}:{r.symbol}"
-    if not _newer(model.prices.get(key), r):
+    current = model.prices.get(key)
+    if current is not None and r.exchange_ts <= current.exchange_ts:
+        if r.exchange_ts == current.exchange_ts and _same_price(r, current):
+            model.prices[key] = r  # the table caught up with the API's own price: take its seq
+            return None
+        if r.exchange_ts < current.exchange_ts:
+            return None  # the API's own price is ahead (or a replay)
+        # Same exchange time, other content: the processor read the ticker and the trade of
+        # one moment in the other order. The table is the record.
+    return _set_price(model, key, r)
+
+
+def _ticker(model: ReadModel, r: Record) -> Update | None:
+    """A raw ticker: the price one hop before the table has it."""
+    assert isinstance(r, PriceTicker)
+    key = f"{r.exchange}:{r.symbol}"
+    current = model.prices.get(key)
+    if apply_ticker(current, r) is current or (current is not None and _same_price(current, r)):
         return None
-    model.prices[key] = r
-    return Update("prices", key, r.symbol, None, r)
+    return _set_price(model, key, msgspec.structs.replace(r, seq=0))
+
+
+def _trade_price(model: ReadModel, r: Record) -> Update | None:
+    """A raw trade newer than its symbol's price moves `last`, as the table will."""
+    assert isinstance(r, Trade)
+    key = f"{r.exchange}:{r.symbol}"
+    moved = apply_trade(model.prices.get(key), r)
+    if moved is None:
+        return None
+    return _set_price(model, key, msgspec.structs.replace(moved, seq=0))
 
 
 def _book(model: ReadModel, r: Record) -> Update | None:
@@ -181,17 +230,19 @@ def _subscription(model: ReadModel, r: Record) -> Update | None:
     return None
 
 
-_HANDLERS: Final = {
-    (t.PRICES.name, PriceTicker): _price,
-    (t.BOOKS.name, OrderBook): _book,
-    (t.CANDLES.name, OHLCV): _candle,
-    (t.INDICATORS.name, IndicatorSet): _indicators,
-    (t.BALANCES.name, Balance): _balance,
-    (t.POSITIONS.name, Position): _position,
-    (t.STATUS.name, ConnectionStatus): _status,
-    (t.ALERTS.name, Alert): _alert,
-    (t.TRADES.name, Trade): _trade,
-    (t.CONTROL.name, Subscription): _subscription,
+_Handler = Callable[[ReadModel, Record], Update | None]
+_HANDLERS: Final[dict[tuple[str, type[Record]], tuple[_Handler, ...]]] = {
+    (t.PRICES.name, PriceTicker): (_price,),
+    (t.TICKER.name, PriceTicker): (_ticker,),
+    (t.BOOKS.name, OrderBook): (_book,),
+    (t.CANDLES.name, OHLCV): (_candle,),
+    (t.INDICATORS.name, IndicatorSet): (_indicators,),
+    (t.BALANCES.name, Balance): (_balance,),
+    (t.POSITIONS.name, Position): (_position,),
+    (t.STATUS.name, ConnectionStatus): (_status,),
+    (t.ALERTS.name, Alert): (_alert,),
+    (t.TRADES.name, Trade): (_trade, _trade_price),
+    (t.CONTROL.name, Subscription): (_subscription,),
 }
 
 TOPICS: Final = (
@@ -205,4 +256,5 @@ TOPICS: Final = (
     t.ALERTS,
     t.CONTROL,
 )
-"""The compacted topics the model reads from the beginning (trades: only the recent tail)."""
+"""The compacted topics the model reads from the beginning (tickers and trades: only the recent
+tail, `query_api.readmodel.feed.TAILS`)."""

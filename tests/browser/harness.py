@@ -141,8 +141,8 @@ class LiveServer:
 
         def apply() -> int:
             assert self.api is not None
-            update = self.api.model.apply(topic, record)
-            return self.api.hub.publish(update) if update is not None else 0
+            updates = self.api.model.apply(topic, record)
+            return sum(self.api.hub.publish(update) for update in updates)
 
         return self.call(apply)
 

@@ -22,7 +22,7 @@ from query_api.readmodel.store import TOPICS, ReadModel
 from query_api.ws.fanout import Update
 from schemas import topics as t
 from schemas.codec import Codec
-from schemas.models import Balance, PriceTicker
+from schemas.models import Balance, PriceTicker, Trade
 from tests.unit.schemas.examples import examples
 
 pytestmark = pytest.mark.integration
@@ -131,5 +131,61 @@ async def test_the_feed_warms_from_busy_and_quiet_topics_then_follows_both(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         assert task.cancelled()
+    finally:
+        await producer.stop()
+
+
+async def test_prices_move_on_raw_tickers_and_trades_and_the_tables_copy_is_not_pushed_twice(
+    bootstrap: str,
+) -> None:
+    """No processor runs here: the price moves on md.ticker.v1 and md.trades.v1 alone (one hop),
+    a ticker written before start-up is read from the tail, and the table's later record of the
+    same moment changes nothing a client sees."""
+    await ensure_topics(bootstrap)
+    tag = uuid.uuid4().hex[:6].upper()
+    symbol = f"R{tag}/USD"
+    key = f"kraken:{symbol}"
+    codec = Codec()
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        first = msgspec.structs.replace(price(symbol, 5, 100.0), exchange_ts=NOW - 2_000_000)
+        await producer.send_and_wait(t.TICKER.name, codec.encode(first), key=key.encode())
+
+        model = ReadModel()
+        pushed: list[Update] = []
+        feed = Feed(bootstrap, model, pushed.append, CollectorRegistry())
+        task = asyncio.create_task(feed.run())
+        try:
+            assert await feed.wait_ready(60), feed.progress
+            assert model.prices[key].bid == 100.0, "the ticker tail is read while warming"
+
+            second = msgspec.structs.replace(price(symbol, 6, 110.0), exchange_ts=NOW - 1_000_000)
+            await producer.send_and_wait(t.TICKER.name, codec.encode(second), key=key.encode())
+            trade = msgspec.structs.replace(
+                EXAMPLES[Trade], symbol=symbol, price=111.5, exchange_ts=NOW, received_ts=NOW
+            )
+            await producer.send_and_wait(t.TRADES.name, codec.encode(trade), key=key.encode())
+            await until(lambda: model.prices[key].last == 111.5, "the trade to move the price")
+            prices = [u.payload for u in pushed if (u.channel, u.key) == ("prices", key)]
+            assert prices, "the live price was pushed"
+            latest = prices[-1]
+            assert isinstance(latest, PriceTicker)
+            assert (latest.bid, latest.last, latest.exchange_ts, latest.seq) == (
+                110.0,
+                111.5,
+                NOW,
+                0,
+            )
+
+            table = msgspec.structs.replace(latest, seq=2)  # the processor's record, later
+            await producer.send_and_wait(t.PRICES.name, codec.encode(table), key=key.encode())
+            await until(lambda: model.prices[key].seq == 2, "the table's record to be taken")
+            again = [u for u in pushed if (u.channel, u.key) == ("prices", key)]
+            assert len(again) == len(prices), "the table's copy of a shown price is not pushed"
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     finally:
         await producer.stop()

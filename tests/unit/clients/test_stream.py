@@ -31,9 +31,10 @@ async def updates(stream: MarketDataStream, n: int) -> list[MarketUpdate]:
 
 def publish(api: ApiState, topic: str, record: object) -> None:
     """What the API's Kafka feed does with a record: apply it, then fan the change out."""
-    update = api.model.apply(topic, record)  # type: ignore[arg-type]
-    assert update is not None
-    api.hub.publish(update)
+    updates = api.model.apply(topic, record)  # type: ignore[arg-type]
+    assert updates
+    for update in updates:
+        api.hub.publish(update)
 
 
 async def test_snapshots_then_updates_arrive_typed_and_last_value_follows(

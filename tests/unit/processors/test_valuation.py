@@ -1,9 +1,10 @@
-"""Price and position reducers: newest wins, trades move `last`, balances valued with P&L."""
+"""Price reducers (`schemas.prices`: newest wins, trades move `last`); positions with P&L."""
 
 from __future__ import annotations
 
-from processors.valuation import apply_ticker, apply_trade, value_position
+from processors.valuation import value_position
 from schemas.models import Balance, PriceTicker, Trade, TradeSide
+from schemas.prices import apply_ticker, apply_trade
 
 
 def ticker(ts: int, last: float = 100.0, change: float = 5.0) -> PriceTicker:
