@@ -9,14 +9,17 @@ warm-up. Two paths:
 - trades: exchange → producer → Kafka (`md.trades.v1`) → API → client (one Kafka hop);
 - prices: exchange → producer → Kafka (`md.ticker.v1`, `md.trades.v1`) → API → client, the API
   moving each price on the raw ticker or trade itself (`schemas.prices`); a price the processors'
-  table (`md.prices.v1`, two hops) has first reaches the client that way instead.
+  table (`md.prices.v1`, two hops) has first reaches the client that way instead;
+- book (with `--channels trades prices book`): exchange → producer → Kafka (`md.book.v1`) →
+  processor → Kafka (`md.books.v1`) → API → client (two hops; each message is the book as of
+  its newest update).
 
 The simulator stamps events with this machine's clock, so the difference is a true latency.
 It also prints each part's CPU over the measured window (utime + stime from /proc, in % of one
 core): on two cores, a sum near 200% means the parts queue for the CPU.
 
     .venv/bin/python bench/bench_latency.py [--rates 500 2000] [--seconds 20] [--linger-ms 5 0]
-        [--set processors.changelogFlushMs=0 ...]
+        [--channels trades prices book] [--set processors.changelogFlushMs=0 ...]
 """
 
 from __future__ import annotations
@@ -98,15 +101,19 @@ def wait_ready(system: subprocess.Popen[str], timeout: float = 180) -> None:
 
 
 async def measure(
-    port: int, warmup: float, seconds: float, cpu: CpuWindow | None = None
+    port: int,
+    warmup: float,
+    seconds: float,
+    cpu: CpuWindow | None = None,
+    channels: tuple[str, ...] = ("trades", "prices"),
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Per channel: the end-to-end latencies, and the part of each spent before the producer
     had the event (`received_ts - exchange_ts`: the simulator and the WebSocket to it)."""
-    latencies: dict[str, list[float]] = {"trades": [], "prices": []}
-    ingress: dict[str, list[float]] = {"trades": [], "prices": []}
+    latencies: dict[str, list[float]] = {channel: [] for channel in channels}
+    ingress: dict[str, list[float]] = {channel: [] for channel in channels}
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws", max_queue=None) as ws:
         await ws.recv()
-        for channel in ("trades", "prices"):
+        for channel in channels:
             await ws.send(json.dumps({"op": "subscribe", "channel": channel}))
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < warmup + seconds:
@@ -114,7 +121,7 @@ async def measure(
             now_us = time.time_ns() // 1000
             if message["type"] != "update" or elapsed < warmup:
                 continue
-            if cpu is not None and not latencies["trades"] and not latencies["prices"]:
+            if cpu is not None and not any(latencies.values()):
                 cpu.start()
             data = message["data"]
             latencies[message["channel"]].append((now_us - data["exchange_ts"]) / 1000)
@@ -187,6 +194,13 @@ def main() -> None:
         "--linger-ms", type=int, nargs="+", default=[5], help="producer linger (kafka.lingerMs)"
     )
     parser.add_argument(
+        "--channels",
+        nargs="+",
+        default=["trades", "prices"],
+        choices=["trades", "prices", "book"],
+        help="the /ws channels the client subscribes to and measures",
+    )
+    parser.add_argument(
         "--set",
         nargs="*",
         default=[],
@@ -203,7 +217,9 @@ def main() -> None:
             try:
                 wait_ready(system)
                 cpu = CpuWindow(system.pid)
-                results, ingress = asyncio.run(measure(port, args.warmup, args.seconds, cpu))
+                results, ingress = asyncio.run(
+                    measure(port, args.warmup, args.seconds, cpu, tuple(args.channels))
+                )
                 used = cpu.stop()
             finally:
                 system.send_signal(signal.SIGINT)
@@ -212,9 +228,9 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     system.kill()
         label = f"{rate:>5} events/s, linger {linger} ms"
-        print(f"{label}  trades:  {summary(results['trades'])}")
-        print(f"{label}  prices:  {summary(results['prices'])}")
-        for path in ("trades", "prices"):
+        for path in args.channels:
+            print(f"{label}  {path + ':':<8} {summary(results[path])}")
+        for path in args.channels:
             if results[path]:
                 print(f"{label}  {path} split: {split(results[path], ingress[path])}")
         parts = ", ".join(f"{part} {pct:.0f}%" for part, pct in sorted(used.items()))

@@ -64,7 +64,7 @@ def create_app(
         stream_recovery_delay=0.0,
         stream_ack_exceptions=False,
     )
-    limit_fetch_wait(app, settings.kafka.fetch_max_wait_ms)
+    limit_fetch_wait(app, settings.kafka.fetch_max_wait_ms, settings.processors.fetch_min_bytes)
     delivery.install()
     ctx = Context(settings, app, Codec(), ProcessorMetrics.on(registry))
     ctx.writes = WriteBehind(cfg.changelog_flush_ms / 1000)

@@ -85,6 +85,11 @@ class ProcessorSettings(Section):
     forming_candle_ms: Annotated[int, Field(ge=0)] = 250
     """A forming candle (and its indicator preview) is published at most this often per symbol
     and timeframe, by exchange time; closing always publishes. 0: on every trade."""
+    fetch_min_bytes: Annotated[int, Field(ge=1, le=1_048_576)] = 16_384
+    """The broker holds a worker's fetch until this much is there (or `kafka.fetchMaxWaitMs`
+    passed): fewer, larger fetches. Prices and trades reach clients without the processors
+    (docs/api.md), so their tables trade a few ms of delay for a third less CPU. 1: answer as
+    soon as anything arrives."""
     stall_after_seconds: Annotated[float, Field(gt=0)] = 30
     """A worker logs `processor.partition_stalled` for an input partition with records waiting
     on which it has taken or committed none for this long."""

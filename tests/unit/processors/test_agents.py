@@ -319,13 +319,15 @@ async def test_a_quiet_window_closes_by_the_wall_clock_only_while_the_worker_is_
         assert closed == []
 
 
-async def test_the_worker_consumer_waits_at_most_the_configured_fetch_wait(
+async def test_the_worker_consumer_fetches_with_the_configured_wait_and_size(
     processors: Processors,
 ) -> None:
-    """faust fixes 1,500 ms; a fetch of quiet partitions would hold the busy ones that long."""
+    """faust fixes 1,500 ms, which a fetch of quiet partitions would hold the busy ones, and
+    1 byte, which makes a loaded worker fetch after every few records."""
     app = processors.ctx.app
     consumer = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
     try:
         assert consumer._fetch_max_wait_ms == 10  # kafka.fetchMaxWaitMs, by default
+        assert consumer._fetch_min_bytes == 16_384  # processors.fetchMinBytes, by default
     finally:
         await consumer.stop()
