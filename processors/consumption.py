@@ -137,8 +137,9 @@ class Consumption:
         """Partitions with work waiting whose read and committed offsets have not moved for
         `stall_after_s`, each reported once per stall (a rebalance starts the clocks again)."""
         now = time.monotonic() if now is None else now
-        if self.app.rebalancing:
+        if self.app.rebalancing:  # a new assignment: a stall still there is reported anew
             self._moved.clear()
+            self._reported.clear()
             return []
         found = []
         for state in self.partitions(ends):

@@ -152,6 +152,19 @@ def test_a_partition_that_caught_up_or_a_rebalance_starts_the_clock_again() -> N
     assert [s.partition for s in watch.stalled(now=100)] == [1]
 
 
+def test_a_stall_that_outlives_a_rebalance_is_reported_again() -> None:
+    c = consumer()
+    app = App(c)
+    watch = Consumption(app, stall_after_s=30)
+    watch.stalled(now=0)
+    assert [s.partition for s in watch.stalled(now=30)] == [1]
+    app.rebalancing = True
+    watch.stalled(now=40)
+    app.rebalancing = False
+    assert watch.stalled(now=41) == []
+    assert [s.partition for s in watch.stalled(now=71)] == [1]  # the same stall, a new assignment
+
+
 def test_records_taken_but_never_committed_are_a_stall_too() -> None:
     c = consumer()
     c._read_offset[TRADES1], c.ends[TRADES1] = 6, 7  # partition 1 is read to its end
