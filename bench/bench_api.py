@@ -62,7 +62,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from marketdata.config import Settings, load_config
-from query_api.app import create_app
+from query_api.app import create_app, server_config
 from query_api.state import ApiState
 from schemas import topics as t
 from schemas.models import PriceTicker
@@ -164,15 +164,7 @@ def _serve(app: Litestar, port_out: Connection, sndbuf: int = 0, user_timeout_ms
     sock.bind((HOST, 0))
     port_out.send(sock.getsockname()[1])
     port_out.close()
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        ws_ping_interval=None,
-        lifespan="on",
-        backlog=4096,
-        timeout_graceful_shutdown=3,
-    )
+    config = server_config(app, backlog=4096, timeout_graceful_shutdown=3)
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
+import uvicorn
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -20,6 +22,7 @@ from litestar.types import ASGIApp
 
 from marketdata import __version__
 from marketdata.logs import get_logger
+from marketdata.loops import uvicorn_loop
 from query_api.controllers.account import AccountController
 from query_api.controllers.market import MarketController
 from query_api.controllers.system import SystemController
@@ -30,6 +33,22 @@ from query_api.state import ApiState
 from query_api.ws.endpoints import hub_handlers, relay_handler
 
 log = get_logger("query_api")
+
+
+def server_config(app: ASGIApp, **extra: Any) -> uvicorn.Config:
+    """The uvicorn configuration `marketdata api` serves with (the benchmarks use it too, so they
+    measure the same server); `extra`: host, port, backlog and the like."""
+    return uvicorn.Config(
+        app,
+        loop=uvicorn_loop(),
+        ws="websockets-sansio",  # uvicorn's sans-I/O protocol: less CPU per frame (benchmarks.md)
+        ws_ping_interval=None,  # SignalR pings in its protocol; signalrcore chokes on WS pings
+        ws_per_message_deflate=False,  # compression per client would undo "encode once"
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        **extra,
+    )
 
 
 def create_app(api: ApiState) -> Litestar:

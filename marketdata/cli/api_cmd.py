@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _run(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415 - only this subcommand serves HTTP
 
-    from query_api.app import create_app  # noqa: PLC0415
+    from query_api.app import create_app, server_config  # noqa: PLC0415
     from query_api.control import KafkaControl  # noqa: PLC0415
     from query_api.readmodel.feed import Feed  # noqa: PLC0415
     from query_api.state import ApiState  # noqa: PLC0415
@@ -46,14 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     host = args.host or settings.service.host
     port = settings.service.port if args.port is None else args.port
     log.info("api.starting", url=f"http://{host}:{port}", bootstrap=bootstrap)
-    config = uvicorn.Config(
-        create_app(api),
-        log_level="warning",
-        access_log=False,
-        ws_ping_interval=None,  # SignalR pings in its protocol; signalrcore chokes on WS pings
-        ws_per_message_deflate=False,  # compression per client would undo "encode once"
-        lifespan="on",
-    )
+    config = server_config(create_app(api))
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
     return 0
 

@@ -11,6 +11,7 @@ import sys
 from marketdata.cli.common import load_settings, require_bootstrap
 from marketdata.health import Health, HealthServer, Heartbeat, bound_url, serve
 from marketdata.logs import configure_logging, get_logger
+from marketdata.loops import loop_factory
 from marketdata.metrics import new_registry
 from producers.exchanges.kraken.adapter import kraken_adapter_factory
 from producers.runner import run_producer
@@ -77,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
                 await beating
 
     try:
-        asyncio.run(main())
+        asyncio.run(main(), loop_factory=loop_factory())
     finally:
         if server is not None:
             server.close()
