@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
@@ -61,6 +62,23 @@ async def until(check: object, what: str, seconds: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
+@contextlib.asynccontextmanager
+async def running_feed(bootstrap: str) -> AsyncIterator[tuple[ReadModel, list[Update], Feed]]:
+    """A feed reading the real topics into a fresh model, ready; what it pushed, in order."""
+    model = ReadModel()
+    pushed: list[Update] = []
+    feed = Feed(bootstrap, model, pushed.append, CollectorRegistry())
+    task = asyncio.create_task(feed.run())
+    try:
+        assert await feed.wait_ready(60), feed.progress
+        yield model, pushed, feed
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert task.cancelled()
+
+
 def test_every_table_topic_is_read_by_exactly_one_consumer() -> None:
     names = {s.name for s in TOPICS}
     assert names > BUSY
@@ -87,12 +105,7 @@ async def test_the_feed_warms_from_busy_and_quiet_topics_then_follows_both(
                 t.BALANCES.name, codec.encode(b), key=f"kraken:{asset}".encode()
             )
 
-        model = ReadModel()
-        pushed: list[Update] = []
-        feed = Feed(bootstrap, model, pushed.append, CollectorRegistry())
-        task = asyncio.create_task(feed.run())
-        try:
-            assert await feed.wait_ready(60), feed.progress
+        async with running_feed(bootstrap) as (model, pushed, feed):
             # Ready means caught up on both consumers' topics, not only the first to finish.
             assert model.prices[f"kraken:{symbol}"].bid == 200.0
             assert model.balances[f"kraken:{asset}"].total == 2.0
@@ -126,11 +139,6 @@ async def test_the_feed_warms_from_busy_and_quiet_topics_then_follows_both(
                 ),
                 "both pushed to the fan-out",
             )
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        assert task.cancelled()
     finally:
         await producer.stop()
 
@@ -152,12 +160,7 @@ async def test_prices_move_on_raw_tickers_and_trades_and_the_tables_copy_is_not_
         first = msgspec.structs.replace(price(symbol, 5, 100.0), exchange_ts=NOW - 2_000_000)
         await producer.send_and_wait(t.TICKER.name, codec.encode(first), key=key.encode())
 
-        model = ReadModel()
-        pushed: list[Update] = []
-        feed = Feed(bootstrap, model, pushed.append, CollectorRegistry())
-        task = asyncio.create_task(feed.run())
-        try:
-            assert await feed.wait_ready(60), feed.progress
+        async with running_feed(bootstrap) as (model, pushed, _):
             assert model.prices[key].bid == 100.0, "the ticker tail is read while warming"
 
             second = msgspec.structs.replace(price(symbol, 6, 110.0), exchange_ts=NOW - 1_000_000)
@@ -183,9 +186,5 @@ async def test_prices_move_on_raw_tickers_and_trades_and_the_tables_copy_is_not_
             await until(lambda: model.prices[key].seq == 2, "the table's record to be taken")
             again = [u for u in pushed if (u.channel, u.key) == ("prices", key)]
             assert len(again) == len(prices), "the table's copy of a shown price is not pushed"
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     finally:
         await producer.stop()
