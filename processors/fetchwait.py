@@ -6,8 +6,8 @@ fixed. aiokafka sends one fetch at a time per broker, leaving out the partitions
 have records buffered, so a fetch made of quiet partitions only holds the busy ones up until the
 broker answers it: with 1,500 ms, prices lagged by seconds at 1,000 events/s while the worker had
 CPU to spare. With 1 byte, a loaded worker fetches after every few records, and building and
-parsing fetches in Python was a third of its CPU at 2,000 events/s. This sets both for every
-worker consumer an app creates.
+parsing fetches in Python cost about a quarter of its CPU at 2,000 events/s. This sets both for
+every worker consumer an app creates.
 """
 
 from __future__ import annotations

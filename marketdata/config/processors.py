@@ -88,7 +88,7 @@ class ProcessorSettings(Section):
     fetch_min_bytes: Annotated[int, Field(ge=1, le=1_048_576)] = 16_384
     """The broker holds a worker's fetch until this much is there (or `kafka.fetchMaxWaitMs`
     passed): fewer, larger fetches. Prices and trades reach clients without the processors
-    (docs/api.md), so their tables trade a few ms of delay for a third less CPU. 1: answer as
+    (docs/api.md), so their tables trade a few ms of delay for a quarter less CPU. 1: answer as
     soon as anything arrives."""
     stall_after_seconds: Annotated[float, Field(gt=0)] = 30
     """A worker logs `processor.partition_stalled` for an input partition with records waiting
