@@ -117,14 +117,14 @@ def _price(model: ReadModel, r: Record) -> Update | None:
     assert isinstance(r, PriceTicker)
     key = f"{r.exchange}:{r.symbol}"
     current = model.prices.get(key)
-    if current is not None and r.exchange_ts <= current.exchange_ts:
+    if current is not None:
+        if r.exchange_ts < current.exchange_ts:
+            return None  # the API's own price is ahead (or a replay)
         if r.exchange_ts == current.exchange_ts and _same_price(r, current):
             model.prices[key] = r  # the table caught up with the API's own price: take its seq
             return None
-        if r.exchange_ts < current.exchange_ts:
-            return None  # the API's own price is ahead (or a replay)
-        # Same exchange time, other content: the processor read the ticker and the trade of
-        # one moment in the other order. The table is the record.
+        # Newer, or the same exchange time with other content (the processor read the ticker
+        # and the trade of one moment in the other order): the table is the record.
     return _set_price(model, key, r)
 
 
