@@ -260,8 +260,10 @@ async def read_topic(
     slack_us: int = 0,
 ) -> AsyncIterator[bytes]:
     """Values of one topic from the first record stamped at `since - slack` up to the end
-    offsets at the call (records stamped after `until + slack` end a partition early),
-    partition by partition."""
+    offsets at the call, partition by partition. A record stamped after `until + slack` ends
+    its partition early: pass `until_us` only for a topic stamped in the order it was written
+    (md.raw.v1, stamped on receipt). Exchange time is not that order: one record stamped
+    ahead (a skewed exchange clock) would end the read before the records after it."""
     tps = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
     consumer.assign(tps)
     ends = await consumer.end_offsets(tps)

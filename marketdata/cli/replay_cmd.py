@@ -38,8 +38,9 @@ from schemas.models import Trade
 _RELATIVE: Final = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)$")
 _UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 TRADE_SLACK_US: Final = 60_000_000
-"""md.trades.v1 is stamped with exchange time, the window with receipt time: read this much more
-on either side."""
+"""md.trades.v1 is stamped with exchange time, the window with receipt time: start reading this
+much before the window. The read runs to the end offsets (exchange time is not write order), and
+the trades received in the window are kept."""
 SHOWN: Final = 5
 
 
@@ -146,10 +147,12 @@ async def _replay(
         if out is not None:
             out.flush()
         published: list[Trade] = []
+        read = 0
         if verify:
             async for value in read_topic(
-                consumer, topics.TRADES, since, until, slack_us=TRADE_SLACK_US
+                consumer, topics.TRADES, since, None, slack_us=TRADE_SLACK_US
             ):
+                read += 1
                 with contextlib.suppress(DecodeError):
                     record = codec.decode(value)
                     # only trades received in the window are compared (and kept in memory)
@@ -170,6 +173,10 @@ async def _replay(
         print(f"  book resync {symbol}: {reason}", file=report)
     if not verify:
         return 0
+    print(
+        f"{topics.TRADES.name}: {read} records read, {len(published)} received in the window",
+        file=report,
+    )
     check = verify_trades(result.trades, published, since, until)
     _print_check(check, report)
     return 0 if check.ok else 1

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import msgspec
 import pytest
 
 from marketdata.kafka.admin import ensure_topics
-from marketdata.kafka.clients import make_producer
+from marketdata.kafka.clients import make_consumer, make_producer
+from producers.replay import read_topic
 from schemas import topics as t
 from schemas.codec import Codec
 from schemas.models import Trade
@@ -108,3 +110,34 @@ async def test_replayed_frames_give_the_trades_the_producer_published(
     assert code == 1, output
     assert f"different: {forged.symbol} trade {forged.trade_id}" in output, output
     assert "DIFFERENCES FOUND" in output
+
+
+async def test_a_record_stamped_ahead_does_not_hide_the_ones_written_after_it(
+    bootstrap: str,
+) -> None:
+    """md.trades.v1 is stamped with exchange time, which is not write order: a record stamped
+    ten minutes ahead (a skewed exchange clock; the broker takes up to an hour ahead) that sits
+    before the window's trades in their partition must not end the verify read early."""
+    spec = replace(t.TRADES, name=f"test.replay.order.{time.time_ns()}", partitions=1)
+    await ensure_topics(bootstrap, specs=[spec])
+    now_ms = time.time_ns() // 1_000_000
+    kafka = make_producer(bootstrap)
+    await kafka.start()
+    try:
+        for value, stamp in ((b"ahead", now_ms + 600_000), (b"in-window", now_ms)):
+            await kafka.send_and_wait(spec.name, value, key=b"k", timestamp_ms=stamp)
+    finally:
+        await kafka.stop()
+    consumer = make_consumer(bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        since_us, until_us, slack_us = (now_ms - 1000) * 1000, (now_ms + 1000) * 1000, 60_000_000
+        as_trades = [v async for v in read_topic(consumer, spec, since_us, None, slack_us=slack_us)]
+        # stamped in write order (md.raw.v1), a record past the window ends the partition
+        as_raw = [
+            v async for v in read_topic(consumer, spec, since_us, until_us, slack_us=slack_us)
+        ]
+    finally:
+        await consumer.stop()
+    assert as_trades == [b"ahead", b"in-window"]
+    assert as_raw == []
