@@ -136,6 +136,11 @@ class ExchangeSettings(Section):
     raw_batch_ms: Annotated[int, Field(ge=0)] = 100
     """md.raw.v1 keeps every frame in batches per connection, closed at most this long after
     their first frame (or at 1,000 frames or 512 KiB). 0: a record per frame."""
+    book_snapshot_ms: Annotated[int, Field(ge=0)] = 30_000
+    """A live book is also published whole to md.book.v1 (a snapshot of the verified book, after
+    the update that made it due) at least this often while it changes, so a reader can build it
+    from the last this-much of the topic (the API does) instead of from the connection's start.
+    0: only the exchange's snapshots."""
     channels: tuple[Channel, ...] = PUBLIC_CHANNELS
     ws_compression: bool = False
     """Offer permessage-deflate on the exchange's WebSockets. Off by default: compression costs

@@ -1,6 +1,6 @@
 """Order books per `exchange:symbol` from `md.book.v1`, top-N to the compacted `md.books.v1`.
 
-A snapshot resets a book, deltas apply, the book keeps its depth (`processors.books`). A burst of
+A snapshot resets a book, deltas apply, the book keeps its depth (`schemas.books`). A burst of
 deltas is conflated: at most one full book per `bookConflateMs` on the update path, and a timer
 publishes the last state of a burst once its window has passed.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 from faust.types import StreamT
 
 from processors.agents.freshness import Freshness
-from processors.books import BookState, apply_update, due, flush_due, mark_published, top_of
 from processors.freshness import DataType
 from processors.runtime import Context, now_us
 from processors.tables import StateTable
 from schemas import topics as t
+from schemas.books import BookState, apply_update, due, flush_due, mark_published, top_of
 from schemas.models import BookUpdate
 
 

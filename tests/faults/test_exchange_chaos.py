@@ -30,11 +30,11 @@ from prometheus_client import CollectorRegistry
 
 from marketdata.config import MarketData, Settings
 from marketdata.kafka.admin import ensure_topics
-from processors.books import BookState, apply_update, top_of
 from producers.exchanges.kraken.adapter import kraken_adapter_factory
 from producers.exchanges.kraken.checksum import book_checksum, format_decimal
 from producers.runner import run_producer
 from schemas import topics as t
+from schemas.books import BookState, apply_update, top_of
 from schemas.models import (
     BookUpdate,
     ConnectionState,

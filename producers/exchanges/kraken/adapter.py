@@ -94,6 +94,7 @@ class KrakenAdapter:
             resync=self._resync,
             ohlc_conflate_seconds=settings.ohlc_conflate_ms / 1000,
             raw_batch_seconds=settings.raw_batch_ms / 1000,
+            book_snapshot_us=settings.book_snapshot_ms * 1000,
         )
         self.ws = KrakenWs(
             settings,

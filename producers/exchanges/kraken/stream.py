@@ -1,11 +1,12 @@
 """Kraken frames as published records: what each WebSocket frame becomes on Kafka.
 
 Every frame goes to md.raw.v1 as received (in batches per connection, `producers.core.rawbatch`),
-then by channel: tickers, trades (duplicates by trade
-id dropped, gaps counted and reported on md.status.v1), books (checksum verified after every
-message; a mismatch asks for a resync of that symbol and nothing from the corrupt book is
-published), candles, instrument precisions and balances. No I/O of its own: frames come from
-the sessions, records go to the publisher, and a resync is asked of whoever owns the WebSocket.
+then by channel: tickers, trades (duplicates by trade id dropped, gaps counted and reported on
+md.status.v1), books (checksum verified after every message; a mismatch asks for a resync of that
+symbol and nothing from the corrupt book is published; a live book also goes out whole every
+`book_snapshot_us` while it changes), candles, instrument precisions and balances. No I/O of its
+own: frames come from the sessions, records go to the publisher, and a resync is asked of whoever
+owns the WebSocket.
 
 Forming candles are conflated per (symbol, timeframe): Kraken repeats the whole candle after every
 trade for every subscribed interval, so a window's candles go out at most once per
@@ -21,6 +22,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import msgspec
 from prometheus_client import Counter
 
 from marketdata.logs import get_logger
@@ -33,7 +35,7 @@ from producers.exchanges.kraken.books import KrakenBooks
 from producers.publish import Publisher
 from producers.status import ProducerMetrics, StatusReporter
 from schemas import topics
-from schemas.models import OHLCV, Balance, PriceLevel, RawFrames, Record
+from schemas.models import OHLCV, Balance, BookUpdate, PriceLevel, RawFrames, Record
 
 log = get_logger("producers.kraken")
 EXCHANGE = "kraken"
@@ -55,9 +57,13 @@ class KrakenStream:
         *,
         ohlc_conflate_seconds: float,
         raw_batch_seconds: float = 0.0,
+        book_snapshot_us: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._depth = book_depth
+        self._book_snapshot_us = book_snapshot_us
+        self._book_snapshot_at: dict[str, int] = {}
+        """Symbol -> receipt time of its last snapshot published (the exchange's or ours)."""
         self._publisher = publisher
         self._status = status
         self._metrics = metrics
@@ -216,6 +222,29 @@ class KrakenStream:
                 precision,
             )
             await self._publisher.publish(topics.BOOK, f"{EXCHANGE}:{symbol}", update, exchange_ts)
+            if snapshot:
+                self._book_snapshot_at[symbol] = received_ts
+            elif self._book_snapshot_us and (
+                received_ts - self._book_snapshot_at.get(symbol, 0) >= self._book_snapshot_us
+            ):
+                await self._publish_book_snapshot(symbol, update)
+
+    async def _publish_book_snapshot(self, symbol: str, after: BookUpdate) -> None:
+        """The verified book as a snapshot, right after the update `after` that made it due (same
+        times, same checksum): a reader can start from it instead of the connection's start."""
+        book = self.books.book(symbol)
+        if book is None:
+            return
+        snapshot = msgspec.structs.replace(
+            after,
+            is_snapshot=True,
+            bids=[PriceLevel(price, qty) for price, qty in book.bids()],
+            asks=[PriceLevel(price, qty) for price, qty in book.asks()],
+        )
+        self._book_snapshot_at[symbol] = after.received_ts
+        await self._publisher.publish(
+            topics.BOOK, f"{EXCHANGE}:{symbol}", snapshot, snapshot.exchange_ts
+        )
 
     async def _on_candles(self, candles: list[OHLCV]) -> None:
         if self._candles is None:

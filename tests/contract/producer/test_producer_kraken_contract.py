@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import msgspec
 import pytest
 
@@ -9,6 +11,7 @@ from producers.core.orderbook import OrderBook
 from producers.errors import ExchangeError
 from producers.exchanges.kraken.checksum import book_checksum
 from producers.runner import on_control
+from schemas.books import BookState, apply_update
 from schemas.models import (
     OHLCV,
     Balance,
@@ -358,3 +361,41 @@ async def test_websocket_compression_is_offered_only_when_configured(
         books = [b for b in p.of("md.book.v1") if isinstance(b, BookUpdate)]
         for symbol in {b.symbol for b in books}:
             _rebuild(books, symbol)  # checksums hold either way
+
+
+async def test_a_live_book_is_also_published_whole_and_a_reader_can_start_there() -> None:
+    """`bookSnapshotMs`: between the exchange's snapshots, the producer publishes its verified
+    book as a snapshot once it is due. A reader that starts at any of those builds, from there
+    on, exactly the book of a reader that started at the connection (`schemas.books`, what the
+    processors and the API run)."""
+    async with running_producer(book_snapshot_ms=200) as run:
+        p = run.published
+
+        def ours(symbol: str) -> int:
+            books = [b for b in p.of("md.book.v1") if isinstance(b, BookUpdate)]
+            return sum(1 for b in books if b.symbol == symbol and b.is_snapshot) - 1
+
+        await wait_for(lambda: all(ours(s) >= 3 for s in SYMBOLS), what="our own snapshots")
+    books = [b for b in p.of("md.book.v1") if isinstance(b, BookUpdate)]
+    for symbol in SYMBOLS:
+        updates = [b for b in books if b.symbol == symbol]
+        starts = [i for i, u in enumerate(updates) if u.is_snapshot]
+        assert starts[0] == 0
+        for i in starts[1:]:  # right after the delta that made it due, at its time
+            snapshot, delta = updates[i], updates[i - 1]
+            assert (snapshot.exchange_ts, snapshot.checksum) == (delta.exchange_ts, delta.checksum)
+        # the gaps between snapshots are at least the interval (received times, microseconds)
+        times = [updates[i].received_ts for i in starts]
+        assert all(b - a >= 200_000 for a, b in itertools.pairwise(times))
+        full: BookState | None = None
+        late: dict[int, BookState | None] = {}  # a reader per start
+        for i, update in enumerate(updates):
+            full = apply_update(full, update)
+            if i in starts:
+                late[i] = None
+            for start, before in late.items():
+                state = late[start] = apply_update(before, update)
+                assert state is not None
+                assert full is not None
+                assert (state.bids, state.asks) == (full.bids, full.asks), (symbol, start, i)
+        _rebuild(updates, symbol)  # every checksum holds through our snapshots too

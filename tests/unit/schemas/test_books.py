@@ -10,7 +10,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.books import (
+from schemas.books import (
     BookState,
     apply_update,
     due,

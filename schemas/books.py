@@ -1,7 +1,8 @@
 """Order books from book updates: per-instrument state, top-n records and conflated publishing.
 
 Pure and deterministic (no clock, no I/O, no faust): the caller passes the time in, so a processor
-that replays its input rebuilds the same books.
+that replays its input rebuilds the same books. The book processor and the API's read model both
+build books with it, from the same md.book.v1 records, so their top-n records are equal.
 
 - A snapshot replaces the book (levels, depth, precisions). A delta lists changed levels: a qty
   of 0 deletes the level (as does a negative qty, which no venue sends), a positive qty sets it.
@@ -31,7 +32,7 @@ from schemas.models import BookUpdate, OrderBook, PriceLevel
 
 
 class BookState(msgspec.Struct, kw_only=True):
-    """One instrument's book as the stream processor keeps it (mutable; msgpack-serializable)."""
+    """One instrument's book as a reader of md.book.v1 keeps it (mutable; msgpack-serializable)."""
 
     exchange: str
     symbol: str
