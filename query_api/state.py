@@ -39,6 +39,9 @@ class ApiState:
     always_ready: bool = False
     """Tests that fill the model by hand have no feed to wait for."""
 
+    def __post_init__(self) -> None:
+        self.model.book_top_n = self.settings.processors.book_top_n  # the book table's depth
+
     @property
     def ready(self) -> bool:
         return self.always_ready or (self.feed is not None and self.feed.ready)

@@ -7,6 +7,7 @@ import socket
 from typing import Final
 
 from marketdata.cli.common import load_settings, require_bootstrap
+from marketdata.config import Settings
 from marketdata.logs import configure_logging, get_logger
 from marketdata.metrics import new_registry
 
@@ -42,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         api.hub.publish,
         registry,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
+        book_lookback_ms=book_lookback_ms(settings),
     )
     host = args.host or settings.service.host
     port = settings.service.port if args.port is None else args.port
@@ -49,6 +51,14 @@ def _run(args: argparse.Namespace) -> int:
     config = server_config(create_app(api))
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
     return 0
+
+
+def book_lookback_ms(settings: Settings) -> int:
+    """How far back the API reads md.book.v1: twice the longest `bookSnapshotMs` of the venues
+    (a book that changes gets a snapshot at most that long after its last one). A venue with
+    them off (0) has its books served by the book table; 0 when every venue does."""
+    exchanges = settings.market_data.exchanges.enabled().values()
+    return 2 * max((ex.book_snapshot_ms for ex in exchanges), default=0)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -3,8 +3,11 @@
 Group-less consumers (no commits, no consumer group): together they are assigned every partition
 of the table topics and read them from the beginning, so any number of replicas can run side by
 side. Tickers and trades are raw topics: only their newest records (`TAILS`, per partition) are
-read, then everything that arrives; they move prices ahead of the price table (`store`). Within
-one fetched batch, a price or book changed several times is pushed once, at its newest. The model is
+read, then everything that arrives; they move prices ahead of the price table (`store`). Book
+updates are read from `book_lookback_ms` back (twice the producers' `bookSnapshotMs`, so each
+changing book's last snapshot is in it): the model builds books from them ahead of the book table.
+Within one fetched batch, a price or book changed several times is pushed once, at its newest. The
+model is
 *ready* once every partition reached the end offset seen at start (cache warming); until then
 the API answers 503. A record that does not decode is counted and logged, never applied (the
 processors own the dead-letter topics).
@@ -101,8 +104,11 @@ class Feed:
         *,
         client_id: str = "marketdata-api",
         fetch_max_wait_ms: int = 10,
+        book_lookback_ms: int = 0,
     ) -> None:
+        """`book_lookback_ms` 0: md.book.v1 is not read, the book table serves every book."""
         self._bootstrap = bootstrap
+        self._book_lookback_ms = book_lookback_ms
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._model = model
         self._publish = publish
@@ -164,8 +170,11 @@ class Feed:
                                 latest[update.channel, update.key] = update
                             else:
                                 self._publish(update)
-                for update in latest.values():
-                    self._publish(update)
+                for update in self._model.flush_books():
+                    latest[update.channel, update.key] = update
+                if self.ready:
+                    for update in latest.values():
+                        self._publish(update)
                 if targets:
                     await self._caught_up(consumer, targets)
         finally:
@@ -185,13 +194,24 @@ class Feed:
             if tails
             else {}
         )
-        consumer.assign(tables + list(tail))
-        ends = await consumer.end_offsets(tables + list(tail))
+        recent = (
+            [TopicPartition(t.BOOK.name, p) for p in range(t.BOOK.partitions)]
+            if tails and self._book_lookback_ms > 0
+            else []
+        )
+        consumer.assign(tables + list(tail) + recent)
+        ends = await consumer.end_offsets(tables + list(tail) + recent)
         await consumer.seek_to_beginning(*tables)
         if tail:
             starts = await consumer.beginning_offsets(list(tail))
             for tp, count in tail.items():
                 consumer.seek(tp, max(starts[tp], ends[tp] - count))
+        if recent:
+            since_ms = int(time.time() * 1000) - self._book_lookback_ms
+            found = await consumer.offsets_for_times(dict.fromkeys(recent, since_ms))
+            for tp in recent:
+                at = found[tp]
+                consumer.seek(tp, ends[tp] if at is None else at.offset)
         targets = {tp: end for tp, end in ends.items() if end > 0}
         self._behind[id(consumer)] = sum(targets.values())
         self._unassigned -= 1

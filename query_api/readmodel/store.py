@@ -11,6 +11,14 @@ record; the tickers and trades the API reads itself move a price one Kafka hop s
 same reduction (`schemas.prices`). Both order by exchange time, so whichever source is ahead
 wins and the other's copy of the same moment is taken silently: a client sees each price once.
 A price the API derived itself carries `seq` 0; one taken from the table carries the table's.
+
+Books likewise: the model builds each book from md.book.v1 with the processors' own code
+(`schemas.books`), starting at a snapshot (the producer publishes a live book whole every
+`bookSnapshotMs`), and publishes the same top-n record the book table will hold one hop later
+(`seq` is the deltas since the snapshot, as there). Building a record costs a sort, so `apply`
+only marks the book changed and `flush_books` makes the records, once per fetched batch. The
+book table (`md.books.v1`) serves a book until the model saw its snapshot, and is ignored for it
+from then on: the model reads the same updates the table is made of, sooner.
 """
 
 from __future__ import annotations
@@ -25,10 +33,12 @@ import msgspec
 
 from query_api.ws.fanout import Update
 from schemas import topics as t
+from schemas.books import BookState, apply_update, top_of
 from schemas.models import (
     OHLCV,
     Alert,
     Balance,
+    BookUpdate,
     ConnectionStatus,
     IndicatorSet,
     OrderBook,
@@ -78,6 +88,11 @@ class ReadModel:
     trades: dict[str, deque[Trade]] = field(default_factory=dict)  # exchange:symbol
     subscriptions: dict[str, Subscription] = field(default_factory=dict)  # exchange:symbol
     applied: int = 0
+    book_top_n: int = 25
+    """Levels per side of the books the model makes (the processors' `bookTopN`)."""
+    book_states: dict[str, BookState] = field(default_factory=dict)  # exchange:symbol
+    changed_books: set[str] = field(default_factory=set)
+    """Books built here that changed since the last `flush_books`."""
 
     def apply(self, topic: str, record: Record) -> list[Update]:
         """Take one record of a table topic, a ticker or a trade; the updates to push (a trade
@@ -89,6 +104,21 @@ class ReadModel:
                 updates.append(update)
         if updates:
             self.applied += 1
+        return updates
+
+    def flush_books(self) -> list[Update]:
+        """The book records of the books built here that changed since the last call (call it
+        after each batch of records: one record per book however many updates it took)."""
+        updates: list[Update] = []
+        for key in self.changed_books:
+            state = self.book_states[key]
+            book = top_of(state, self.book_top_n, seq=state.updates)
+            current = self.books.get(key)
+            if current is not None and (book.exchange_ts < current.exchange_ts or book == current):
+                continue  # warming: the table's record is newer until the updates catch up
+            self.books[key] = book
+            updates.append(Update("book", key, book.symbol, None, book))
+        self.changed_books.clear()
         return updates
 
     def symbols(self) -> set[str]:
@@ -149,13 +179,27 @@ def _trade_price(model: ReadModel, r: Record) -> Update | None:
 
 
 def _book(model: ReadModel, r: Record) -> Update | None:
+    """A record of the processors' book table: the book until the model builds its own."""
     assert isinstance(r, OrderBook)
     key = f"{r.exchange}:{r.symbol}"
+    if key in model.book_states:
+        return None  # built here from the updates the table is made of
     current = model.books.get(key)
-    if current is not None and r.exchange_ts < current.exchange_ts:
+    if current is not None and (r.exchange_ts < current.exchange_ts or r == current):
         return None  # book seq restarts at every snapshot: order by exchange time instead
     model.books[key] = r
     return Update("book", key, r.symbol, None, r)
+
+
+def _book_update(model: ReadModel, r: Record) -> Update | None:
+    """A raw book update: applied to the book built here (from its first snapshot on)."""
+    assert isinstance(r, BookUpdate)
+    key = f"{r.exchange}:{r.symbol}"
+    state = apply_update(model.book_states.get(key), r)
+    if state is not None:  # None: a delta before the first snapshot seen (the table serves it)
+        model.book_states[key] = state
+        model.changed_books.add(key)
+    return None
 
 
 def _candle(model: ReadModel, r: Record) -> Update | None:
@@ -235,6 +279,7 @@ _HANDLERS: Final[dict[tuple[str, type[Record]], tuple[_Handler, ...]]] = {
     (t.PRICES.name, PriceTicker): (_price,),
     (t.TICKER.name, PriceTicker): (_ticker,),
     (t.BOOKS.name, OrderBook): (_book,),
+    (t.BOOK.name, BookUpdate): (_book_update,),
     (t.CANDLES.name, OHLCV): (_candle,),
     (t.INDICATORS.name, IndicatorSet): (_indicators,),
     (t.BALANCES.name, Balance): (_balance,),
@@ -257,4 +302,4 @@ TOPICS: Final = (
     t.CONTROL,
 )
 """The compacted topics the model reads from the beginning (tickers and trades: only the recent
-tail, `query_api.readmodel.feed.TAILS`)."""
+tail, `query_api.readmodel.feed.TAILS`; book updates: the last `bookSnapshotMs` twice over)."""

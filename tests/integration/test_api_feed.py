@@ -22,8 +22,9 @@ from query_api.readmodel.feed import BUSY, Feed
 from query_api.readmodel.store import TOPICS, ReadModel
 from query_api.ws.fanout import Update
 from schemas import topics as t
+from schemas.books import BookState, apply_update, top_of
 from schemas.codec import Codec
-from schemas.models import Balance, PriceTicker, Trade
+from schemas.models import Balance, BookUpdate, OrderBook, PriceLevel, PriceTicker, Trade
 from tests.unit.schemas.examples import examples
 
 pytestmark = pytest.mark.integration
@@ -63,11 +64,15 @@ async def until(check: object, what: str, seconds: float = 20.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_feed(bootstrap: str) -> AsyncIterator[tuple[ReadModel, list[Update], Feed]]:
+async def running_feed(
+    bootstrap: str, *, book_lookback_ms: int = 0
+) -> AsyncIterator[tuple[ReadModel, list[Update], Feed]]:
     """A feed reading the real topics into a fresh model, ready; what it pushed, in order."""
     model = ReadModel()
     pushed: list[Update] = []
-    feed = Feed(bootstrap, model, pushed.append, CollectorRegistry())
+    feed = Feed(
+        bootstrap, model, pushed.append, CollectorRegistry(), book_lookback_ms=book_lookback_ms
+    )
     task = asyncio.create_task(feed.run())
     try:
         assert await feed.wait_ready(60), feed.progress
@@ -186,5 +191,73 @@ async def test_prices_move_on_raw_tickers_and_trades_and_the_tables_copy_is_not_
             await until(lambda: model.prices[key].seq == 2, "the table's record to be taken")
             again = [u for u in pushed if (u.channel, u.key) == ("prices", key)]
             assert len(again) == len(prices), "the table's copy of a shown price is not pushed"
+    finally:
+        await producer.stop()
+
+
+def book_update(symbol: str, bid: float, ts: int, *, snapshot: bool = False) -> BookUpdate:
+    return BookUpdate(
+        exchange="kraken",
+        symbol=symbol,
+        is_snapshot=snapshot,
+        bids=[PriceLevel(bid, 1.0)],
+        asks=[PriceLevel(bid + 10, 1.0)] if snapshot else [],
+        depth=10,
+        exchange_ts=ts,
+        received_ts=ts,
+        price_precision=1,
+        size_precision=8,
+    )
+
+
+def built(*updates: BookUpdate) -> OrderBook:
+    state: BookState | None = None
+    for u in updates:
+        state = apply_update(state, u)
+    assert state is not None
+    return top_of(state, 25, seq=state.updates)
+
+
+async def test_books_are_built_from_the_raw_updates_since_the_last_snapshot_in_the_lookback(
+    bootstrap: str,
+) -> None:
+    """No processor runs: the book comes from md.book.v1 alone. The recent snapshot and its
+    delta build the book while warming (an older snapshot, and a delta with no snapshot before
+    it in the lookback, change nothing), a live delta is pushed, and the table's later copy of
+    the same state is not."""
+    await ensure_topics(bootstrap)
+    tag = uuid.uuid4().hex[:6].upper()
+    symbol = f"B{tag}/USD"
+    key = f"kraken:{symbol}"
+    codec = Codec()
+    now_ms = time.time_ns() // 1_000_000
+    stale = book_update(symbol, 50.0, NOW - 600_000_000, snapshot=True)
+    orphan = book_update(symbol, 51.0, NOW - 3_000_000)
+    recent = book_update(symbol, 100.0, NOW - 2_000_000, snapshot=True)
+    delta = book_update(symbol, 99.0, NOW - 1_000_000)
+    live = book_update(symbol, 98.0, NOW)
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for record, stamp in (
+            (stale, now_ms - 600_000),
+            (orphan, now_ms - 3_000),
+            (recent, now_ms - 2_000),
+            (delta, now_ms - 1_000),
+        ):
+            await producer.send_and_wait(
+                t.BOOK.name, codec.encode(record), key=key.encode(), timestamp_ms=stamp
+            )
+        async with running_feed(bootstrap, book_lookback_ms=60_000) as (model, pushed, _):
+            assert model.books[key] == built(recent, delta), "built while warming"
+            await producer.send_and_wait(t.BOOK.name, codec.encode(live), key=key.encode())
+            await until(lambda: model.books[key].exchange_ts == NOW, "the live delta")
+            books = [u.payload for u in pushed if (u.channel, u.key) == ("book", key)]
+            assert books == [built(recent, delta, live)]
+            copy = built(recent, delta, live)  # the processor's record of the same state
+            await producer.send_and_wait(t.BOOKS.name, codec.encode(copy), key=key.encode())
+            await asyncio.sleep(0.5)
+            assert [u for u in pushed if (u.channel, u.key) == ("book", key)] == pushed[-1:]
+            assert model.books[key] == copy
     finally:
         await producer.stop()
