@@ -29,10 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from marketdata.logs import get_logger
+from query_api.readmodel.reader import KafkaReader
 from query_api.readmodel.store import TOPICS, ReadModel
 from query_api.ws.fanout import CONFLATED, Update
 from schemas import topics as t
@@ -149,41 +150,39 @@ class Feed:
             raise exc from None
 
     async def _read(self, tables: list[TopicSpec], fetch_max_wait_ms: int, *, tails: bool) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+        reader = KafkaReader(
+            self._bootstrap,
             client_id=self._client_id,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
             fetch_max_wait_ms=fetch_max_wait_ms,  # kafka.fetchMaxWaitMs: why, there
         )
-        await consumer.start()
         try:
-            targets = await self._assign(consumer, tables, tails=tails)
-            while True:
-                batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            targets = await self._assign(reader, tables, tails=tails)
+            async for batch in reader.batches():
                 latest: dict[tuple[str, str], Update] = {}
-                for tp, messages in batch.items():
-                    for message in messages:
-                        for update in self._apply(tp.topic, message.value, message.timestamp):
-                            if update.channel in CONFLATED:
-                                latest[update.channel, update.key] = update
-                            else:
-                                self._publish(update)
+                for message in batch:
+                    topic = message.topic()
+                    assert topic is not None
+                    _, timestamp_ms = message.timestamp()
+                    for update in self._apply(topic, message.value(), timestamp_ms):
+                        if update.channel in CONFLATED:
+                            latest[update.channel, update.key] = update
+                        else:
+                            self._publish(update)
                 for update in self._model.flush_books():
                     latest[update.channel, update.key] = update
                 if self.ready:
                     for update in latest.values():
                         self._publish(update)
                 if targets:
-                    await self._caught_up(consumer, targets)
+                    self._caught_up(reader, targets)
         finally:
-            await consumer.stop()
+            await reader.close()
 
     async def _assign(
-        self, consumer: AIOKafkaConsumer, specs: list[TopicSpec], *, tails: bool
+        self, reader: KafkaReader, specs: list[TopicSpec], *, tails: bool
     ) -> dict[TopicPartition, int]:
-        """Assign and seek; the end offsets seen now that this consumer must reach."""
+        """Assign from where each topic is read; the end offsets seen now that this reader must
+        reach."""
         tables = [TopicPartition(s.name, p) for s in specs for p in range(s.partitions)]
         tail = (
             {
@@ -199,45 +198,42 @@ class Feed:
             if tails and self._book_lookback_ms > 0
             else []
         )
-        consumer.assign(tables + list(tail) + recent)
-        ends = await consumer.end_offsets(tables + list(tail) + recent)
-        await consumer.seek_to_beginning(*tables)
-        if tail:
-            starts = await consumer.beginning_offsets(list(tail))
-            for tp, count in tail.items():
-                consumer.seek(tp, max(starts[tp], ends[tp] - count))
+        marks = await reader.watermarks(tables + list(tail) + recent)
+        starts = {tp: first for tp, (first, _end) in marks.items()}
+        for tp, count in tail.items():
+            starts[tp] = max(starts[tp], marks[tp][1] - count)
         if recent:
             since_ms = int(time.time() * 1000) - self._book_lookback_ms
-            found = await consumer.offsets_for_times(dict.fromkeys(recent, since_ms))
+            found = await reader.offsets_for_time(recent, since_ms)
             for tp in recent:
                 at = found[tp]
-                consumer.seek(tp, ends[tp] if at is None else at.offset)
-        targets = {tp: end for tp, end in ends.items() if end > 0}
-        self._behind[id(consumer)] = sum(targets.values())
+                starts[tp] = marks[tp][1] if at is None else at
+        reader.assign(starts)
+        targets = {tp: end for tp, (_first, end) in marks.items() if end > starts[tp]}
+        self._behind[id(reader)] = sum(end - starts[tp] for tp, end in targets.items())
         self._unassigned -= 1
         self.progress.behind = sum(self._behind.values())
-        log.info("feed.assigned", partitions=len(ends), records=self.progress.behind)
+        log.info("feed.assigned", partitions=len(marks), records=self.progress.behind)
         if not targets:
-            self._caught_up_once(consumer)
+            self._caught_up_once(reader)
         return targets
 
-    async def _caught_up(
-        self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]
-    ) -> None:
-        """Until this consumer reached its start-up end offsets: how far behind it is."""
+    def _caught_up(self, reader: KafkaReader, targets: dict[TopicPartition, int]) -> None:
+        """Until this reader reached its start-up end offsets: how far behind it is."""
         behind = 0
+        positions = reader.positions
         for tp, end in list(targets.items()):
-            left = max(0, end - await consumer.position(tp))
+            left = max(0, end - positions[tp])
             if left == 0:
                 del targets[tp]  # reached once: the start-up target is met for good
             behind += left
-        self._behind[id(consumer)] = behind
+        self._behind[id(reader)] = behind
         if not targets:
-            self._caught_up_once(consumer)
+            self._caught_up_once(reader)
         self.progress.behind = sum(self._behind.values())
 
-    def _caught_up_once(self, consumer: AIOKafkaConsumer) -> None:
-        self._behind[id(consumer)] = 0
+    def _caught_up_once(self, reader: KafkaReader) -> None:
+        self._behind[id(reader)] = 0
         if self.ready or self._unassigned or any(self._behind.values()):
             return
         self.progress.behind = 0
