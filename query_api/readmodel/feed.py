@@ -1,24 +1,22 @@
 """Feeds the read model from Kafka and pushes every change to the fan-out hub.
 
-Group-less consumers (no commits, no consumer group): together they are assigned every partition
-of the table topics and read them from the beginning, so any number of replicas can run side by
-side. Tickers and trades are raw topics: only their newest records (`TAILS`, per partition) are
-read, then everything that arrives; they move prices ahead of the price table (`store`). Book
-updates are read from `book_lookback_ms` back (twice the producers' `bookSnapshotMs`, so each
-changing book's last snapshot is in it): the model builds books from them ahead of the book table.
-Within one fetched batch, a price or book changed several times is pushed once, at its newest. The
-model is
-*ready* once every partition reached the end offset seen at start (cache warming); until then
-the API answers 503. A record that does not decode is counted and logged, never applied (the
-processors own the dead-letter topics).
+Group-less readers (no commits, no consumer group joined; `reader`): together they are assigned
+every partition of the table topics and read them from the beginning, so any number of replicas
+can run side by side. Tickers and trades are raw topics: only their newest records (`TAILS`, per
+partition) are read, then everything that arrives; they move prices ahead of the price table
+(`store`). Book updates are read from `book_lookback_ms` back (twice the producers'
+`bookSnapshotMs`, so each changing book's last snapshot is in it): the model builds books from
+them ahead of the book table. Within one fetched batch, a price or book changed several times is
+pushed once, at its newest. The model is *ready* once every partition reached the end offset
+seen at start (cache warming); until then the API answers 503. A record that does not decode is
+counted and logged, never applied (the processors own the dead-letter topics).
 
-Two consumers, not one: every fetch request names each partition it asks for, and aiokafka
-builds and parses them in Python, so their cost grows with the partitions fetched times the
-fetches a second. The busy topics (`BUSY`: prices, books, candles, indicators, trades) fetch
-back to back under load with `kafka.fetchMaxWaitMs`; the quiet ones (balances, positions,
-status, alerts, control) wait `QUIET_FETCH_WAIT_MS` for a record, which the broker answers as
-soon as one arrives, so a quiet record is not delayed, it only stops costing a fetch per busy
-record.
+Two readers, not one: every fetch request names each partition it asks for, so its cost grows
+with the partitions fetched times the fetches a second. The busy topics (`BUSY` and the raw
+ones: prices, books, candles, indicators, trades, tickers, book updates) fetch back to back
+under load with `kafka.fetchMaxWaitMs`; the quiet ones (balances, positions, status, alerts,
+control) wait `QUIET_FETCH_WAIT_MS` for a record, which the broker answers as soon as one
+arrives, so a quiet record is not delayed, it only stops costing a fetch per busy record.
 """
 
 from __future__ import annotations

@@ -39,9 +39,28 @@ Batch = list[Message] | BaseException
 """What the thread hands over: records, or the error that ended it."""
 
 
+_PASSING: Final = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TRANSPORT,  # librdkafka spells its own codes with a leading underscore
+        KafkaError._TIMED_OUT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._UNKNOWN_PARTITION,
+    }
+)
+"""Errors of a broker starting or a topic just created (librdkafka marks few of them
+retriable)."""
+
+
 def _retriable(exc: BaseException) -> bool:
-    """A leader not known yet (a topic just created) or moving: asked again."""
-    return isinstance(exc, KafkaException) and bool(exc.args[0].retriable())
+    """A leader not known yet (a topic just created, a broker starting) or moving: asked again."""
+    if not isinstance(exc, KafkaException):
+        return False
+    error = exc.args[0]
+    return bool(error.retriable()) or error.code() in _PASSING
 
 
 _metadata = retry(
