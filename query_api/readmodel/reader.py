@@ -3,9 +3,10 @@
 The feed's consumers fetch without pause under load, and aiokafka builds and parses every fetch
 request and response in Python: reading the API's busy topics at 2,000 events/s took it a fifth
 of a core, librdkafka a twenty-fifth (docs/benchmarks.md). librdkafka fetches in its own threads;
-`consume` waits in C with the GIL released, so here one thread takes the records in batches and
-hands them to the event loop, at most one batch ahead of it (a bounded queue: memory stays
-bounded by `queued.max.messages.kbytes` when the loop falls behind).
+`poll` waits in C with the GIL released, so here one thread takes the records in batches (it
+waits for the first, then takes whatever else is already queued) and hands them to the event
+loop, at most `AHEAD` batches ahead of it (memory stays bounded by `queued.max.messages.kbytes`
+when the loop falls behind).
 
 Partitions are assigned, never subscribed: no consumer group is joined and nothing is committed.
 librdkafka wants a `group.id` all the same; it is only a name here.
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -35,6 +37,8 @@ POLL_SECONDS: Final = 0.1
 TIMEOUT_SECONDS: Final = 30.0
 """Metadata calls (watermarks, offsets for times), retries included."""
 
+AHEAD: Final = 2
+"""Batches handed to the loop and not yet taken, at most."""
 Batch = list[Message] | BaseException
 """What the thread hands over: records, or the error that ended it."""
 
@@ -90,7 +94,9 @@ class KafkaReader:
         )
         self.positions: dict[TopicPartition, int] = {}
         """The next offset to read, per assigned partition (advanced as batches are taken)."""
-        self._batches: asyncio.Queue[Batch] = asyncio.Queue(maxsize=1)
+        self._ready: deque[Batch] = deque()
+        self._arrival = asyncio.Event()
+        self._room = threading.Semaphore(AHEAD)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -141,8 +147,13 @@ class KafkaReader:
         )
         self._thread.start()
         positions = self.positions
+        ready, arrival, room = self._ready, self._arrival, self._room
         while True:
-            batch = await self._batches.get()
+            while not ready:
+                arrival.clear()
+                await arrival.wait()
+            batch = ready.popleft()
+            room.release()
             if isinstance(batch, BaseException):
                 raise batch
             for message in batch:
@@ -172,13 +183,16 @@ class KafkaReader:
                     self._hand_over(loop, exc)
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop, item: Batch) -> None:
-        """Queue `item` for the loop, waiting while the queue is full (until stopped)."""
-        future = asyncio.run_coroutine_threadsafe(self._batches.put(item), loop)
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                future.result(timeout=POLL_SECONDS)
+        """Queue `item` for the loop once fewer than `AHEAD` wait there (until stopped). A
+        callback, not a coroutine: no task per batch."""
+        while not self._room.acquire(timeout=POLL_SECONDS):
+            if self._stop.is_set():
                 return
-        future.cancel()
+        loop.call_soon_threadsafe(self._arrived, item)
+
+    def _arrived(self, item: Batch) -> None:
+        self._ready.append(item)
+        self._arrival.set()
 
     @staticmethod
     def _on_error(error: KafkaError) -> None:
