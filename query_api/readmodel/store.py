@@ -113,9 +113,8 @@ class ReadModel:
         for key in self.changed_books:
             state = self.book_states[key]
             book = top_of(state, self.book_top_n, seq=state.updates)
-            current = self.books.get(key)
-            if current is not None and (book.exchange_ts < current.exchange_ts or book == current):
-                continue  # warming: the table's record is newer until the updates catch up
+            if not _new_book(self.books.get(key), book):
+                continue  # while warming, the table's record may be ahead until updates catch up
             self.books[key] = book
             updates.append(Update("book", key, book.symbol, None, book))
         self.changed_books.clear()
@@ -178,15 +177,20 @@ def _trade_price(model: ReadModel, r: Record) -> Update | None:
     return _set_price(model, key, msgspec.structs.replace(moved, seq=0))
 
 
+def _new_book(current: OrderBook | None, book: OrderBook) -> bool:
+    """Whether `book` changes what is shown: not older by exchange time (its `seq` restarts at
+    every snapshot, so it cannot order books), and not the same record again."""
+    return current is None or (book.exchange_ts >= current.exchange_ts and book != current)
+
+
 def _book(model: ReadModel, r: Record) -> Update | None:
     """A record of the processors' book table: the book until the model builds its own."""
     assert isinstance(r, OrderBook)
     key = f"{r.exchange}:{r.symbol}"
     if key in model.book_states:
         return None  # built here from the updates the table is made of
-    current = model.books.get(key)
-    if current is not None and (r.exchange_ts < current.exchange_ts or r == current):
-        return None  # book seq restarts at every snapshot: order by exchange time instead
+    if not _new_book(model.books.get(key), r):
+        return None
     model.books[key] = r
     return Update("book", key, r.symbol, None, r)
 
