@@ -133,14 +133,14 @@ class KafkaSettings(Section):
     client_id: NonEmpty = "crypton-marketdata"
     replication_factor: Annotated[int, Field(ge=1, le=5)] = 1
     linger_ms: Annotated[int, Field(ge=0, le=1000)] = 0
+    """How long a producer waits to fill a batch. 0: send at once (latency first: batches still
+    form while a request is in flight); raise it for throughput at very high rates."""
     fetch_max_wait_ms: Annotated[int, Field(ge=1, le=1500)] = 10
     """How long the broker may hold a fetch of the processors' and the API's consumers that
     finds no data. The client sends one fetch at a time per broker, and a fetch made of quiet
     partitions only (the busy ones still had records buffered when it went) holds the busy
     ones up until it returns: this bounds that stall. faust's own choice was 1,500 ms and
     aiokafka's 500 ms; at idle each consumer then asks about 1000/this times a second."""
-    """How long a producer waits to fill a batch. 0: send at once (latency first: batches still
-    form while a request is in flight); raise it for throughput at very high rates."""
     compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "none"
     producer: ProducerKafkaSettings = ProducerKafkaSettings()
     local: LocalKafkaSettings = Field(default_factory=LocalKafkaSettings)  # `~` expands at load
