@@ -1,7 +1,8 @@
 """Latest price per `exchange:symbol` from tickers and trades, to the compacted `md.prices.v1`.
 
-Tickers set the price; a newer trade moves `last` (`schemas.prices`, the reduction the query
-API also applies to the tickers and trades it reads). Each change is also
+The newest ticker sets the price and a newer trade moves `last` (`schemas.prices`, the reduction
+the query API also applies to the tickers and trades it reads; it does not depend on the order in
+which the two topics are read). Each change is also
 forwarded, keyed by exchange, to the positions agent (`<app id>-positions-in`), which values
 balances at these prices.
 
@@ -25,7 +26,7 @@ from processors.runtime import Context
 from processors.tables import StateTable
 from schemas import topics as t
 from schemas.models import PriceTicker, Trade
-from schemas.prices import apply_ticker, apply_trade
+from schemas.prices import PriceParts, price_of, same_price, with_ticker, with_trade
 
 FORWARD_EVERY_US = 250_000
 """Prices reach the positions agent at most this often per symbol (by exchange time)."""
@@ -33,6 +34,8 @@ FORWARD_EVERY_US = 250_000
 
 class PriceState(msgspec.Struct):
     price: PriceTicker | None = None
+    parts: PriceParts = msgspec.field(default_factory=PriceParts)
+    """What `price` is made of (a state written before parts were kept starts from `price`)."""
     updates: int = 0
     forwarded_ts: int = 0
     offsets: dict[str, int] = msgspec.field(default_factory=dict)
@@ -95,17 +98,22 @@ class Prices:
             if state is not None and key not in self._pending:
                 await self._publish(key, state)
 
+    async def _apply(self, key: bytes, state: PriceState, parts: PriceParts | None) -> None:
+        price = price_of(parts) if parts is not None else None
+        if parts is not None:
+            state.parts = parts
+        if price is not None and (state.price is None or not same_price(state.price, price)):
+            await self._changed(key, state, price)
+        else:
+            self.table.put(key, state)  # the offset moved (and maybe a part the price hides)
+
     async def on_ticker(self, ticker: PriceTicker, offset: int) -> None:
         key = f"{ticker.exchange}:{ticker.symbol}".encode()
         state = self.table.get(key) or PriceState()
         if state.is_replay(t.TICKER.name, offset):
             self._ctx.metrics.replays.labels("prices").inc()
             return
-        newest = apply_ticker(state.price, ticker)
-        if newest is ticker:
-            await self._changed(key, state, newest)
-        else:
-            self.table.put(key, state)  # the offset moved
+        await self._apply(key, state, with_ticker(_parts(state), ticker))
         await self._fresh.seen(ticker.exchange, ticker.symbol, DataType.TICKER)
 
     async def on_trade(self, trade: Trade, offset: int) -> None:
@@ -113,12 +121,14 @@ class Prices:
         state = self.table.get(key) or PriceState()
         if state.is_replay(t.TRADES.name, offset):
             return
-        moved = apply_trade(state.price, trade)
-        if moved is not None:
-            await self._changed(key, state, moved)
-        else:
-            self.table.put(key, state)
+        await self._apply(key, state, with_trade(_parts(state), trade))
         await self._fresh.seen(trade.exchange, trade.symbol, DataType.TRADE)
+
+
+def _parts(state: PriceState) -> PriceParts:
+    if state.parts.ticker is None and state.parts.trade is None and state.price is not None:
+        return PriceParts(ticker=state.price)  # written before parts were kept
+    return state.parts
 
 
 def register(ctx: Context, prices: Prices) -> None:

@@ -8,9 +8,11 @@ the number of instruments, never by time.
 
 Prices have two sources. The processors' table (`md.prices.v1`) warms the model and is the
 record; the tickers and trades the API reads itself move a price one Kafka hop sooner, by the
-same reduction (`schemas.prices`). Both order by exchange time, so whichever source is ahead
-wins and the other's copy of the same moment is taken silently: a client sees each price once.
-A price the API derived itself carries `seq` 0; one taken from the table carries the table's.
+same reduction (`schemas.prices`), which does not depend on the order in which the ticker and
+trade topics are read: the API and the processor end on the same price. A table record older
+than the API's price, or of the same moment, is not pushed (the table's copy of a price the API
+showed gives it the table's `seq`); one newer is (the API was behind). A client sees each price
+once. A price the API derived itself carries `seq` 0; one taken from the table the table's.
 
 Books likewise: the model builds each book from md.book.v1 with the processors' own code
 (`schemas.books`), starting at a snapshot (the producer publishes a live book whole every
@@ -48,7 +50,7 @@ from schemas.models import (
     Subscription,
     Trade,
 )
-from schemas.prices import apply_ticker, apply_trade
+from schemas.prices import PriceParts, price_of, same_price, with_ticker, with_trade
 
 MAX_CANDLES: Final = 1000
 MAX_TRADES: Final = 500
@@ -78,6 +80,10 @@ class Series:
 @dataclass(slots=True)
 class ReadModel:
     prices: dict[str, PriceTicker] = field(default_factory=dict)
+    price_parts: dict[str, PriceParts] = field(default_factory=dict)
+    """What each price is made of (`schemas.prices`), for the raw tickers and trades."""
+    prices_from_table: set[str] = field(default_factory=set)
+    """Prices taken from the table as they are: the table's price stands in for the ticker."""
     books: dict[str, OrderBook] = field(default_factory=dict)
     candles: dict[str, Series] = field(default_factory=dict)  # exchange:symbol:timeframe
     indicators: dict[str, IndicatorSet] = field(default_factory=dict)  # exchange:symbol:timeframe
@@ -131,11 +137,6 @@ def _newer(current: Record | None, record: Record) -> bool:
     return current is None or not seq or seq >= getattr(current, "seq", 0)
 
 
-def _same_price(a: PriceTicker, b: PriceTicker) -> bool:
-    """The same price but for `seq` (the table numbers its records, a ticker has the producer's)."""
-    return a == msgspec.structs.replace(b, seq=a.seq)
-
-
 def _set_price(model: ReadModel, key: str, price: PriceTicker) -> Update:
     model.prices[key] = price
     return Update("prices", key, price.symbol, None, price)
@@ -149,32 +150,50 @@ def _price(model: ReadModel, r: Record) -> Update | None:
     if current is not None:
         if r.exchange_ts < current.exchange_ts:
             return None  # the API's own price is ahead (or a replay)
-        if r.exchange_ts == current.exchange_ts and _same_price(r, current):
-            model.prices[key] = r  # the table caught up with the API's own price: take its seq
-            return None
-        # Newer, or the same exchange time with other content (the processor read the ticker
-        # and the trade of one moment in the other order): the table is the record.
-    return _set_price(model, key, r)
+        if r.exchange_ts == current.exchange_ts:
+            if same_price(r, current):
+                model.prices[key] = r  # the table caught up with the API's own price: take its seq
+                return None
+            if key not in model.prices_from_table:
+                # The processor read the tickers and trades of this moment in another order and
+                # published a price on the way: the reduction ends where the API's own ends.
+                return None
+    parts = model.price_parts.get(key, PriceParts())
+    newer_trade = parts.trade if parts.trade and parts.trade.exchange_ts > r.exchange_ts else None
+    model.price_parts[key] = taken = PriceParts(ticker=r, trade=newer_trade)
+    model.prices_from_table.add(key)
+    price = price_of(taken)
+    assert price is not None
+    return _set_price(model, key, r if price is r else msgspec.structs.replace(price, seq=0))
+
+
+def _moved(model: ReadModel, key: str, parts: PriceParts | None) -> Update | None:
+    """The parts after a raw ticker or trade (None: it was late); the price if it changed."""
+    if parts is None:
+        return None
+    model.price_parts[key] = parts
+    price = price_of(parts)
+    current = model.prices.get(key)
+    if price is None or (current is not None and same_price(current, price)):
+        return None
+    return _set_price(model, key, msgspec.structs.replace(price, seq=0))
 
 
 def _ticker(model: ReadModel, r: Record) -> Update | None:
     """A raw ticker: the price one hop before the table has it."""
     assert isinstance(r, PriceTicker)
     key = f"{r.exchange}:{r.symbol}"
-    current = model.prices.get(key)
-    if apply_ticker(current, r) is current or (current is not None and _same_price(current, r)):
-        return None
-    return _set_price(model, key, msgspec.structs.replace(r, seq=0))
+    parts = with_ticker(model.price_parts.get(key, PriceParts()), r)
+    if parts is not None:
+        model.prices_from_table.discard(key)  # the price is made of a ticker again
+    return _moved(model, key, parts)
 
 
 def _trade_price(model: ReadModel, r: Record) -> Update | None:
     """A raw trade newer than its symbol's price moves `last`, as the table will."""
     assert isinstance(r, Trade)
     key = f"{r.exchange}:{r.symbol}"
-    moved = apply_trade(model.prices.get(key), r)
-    if moved is None:
-        return None
-    return _set_price(model, key, msgspec.structs.replace(moved, seq=0))
+    return _moved(model, key, with_trade(model.price_parts.get(key, PriceParts()), r))
 
 
 def _new_book(current: OrderBook | None, book: OrderBook) -> bool:

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from marketdata.config import load_config
 from processors.agents.candles import QUIET_EXTRA_S, Candles
 from processors.agents.freshness import Freshness
-from processors.agents.prices import Prices
+from processors.agents.prices import Prices, PriceState
 from processors.app import create_app
 from processors.metrics import ProcessorMetrics
 from processors.runtime import Context
@@ -191,7 +191,7 @@ async def test_an_undecodable_record_goes_to_the_dlq_and_the_agent_goes_on(
 async def test_an_unexpected_error_is_fatal_and_nothing_is_published(
     processors: Processors, candles: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("processors.agents.prices.apply_trade", lambda *_: 1 / 0)
+    monkeypatch.setattr("processors.agents.prices.with_trade", lambda *_: 1 / 0)
     with pytest.raises(Fatal, match="candles"):
         await candles.put(processors.ctx.codec.encode(trade(T0, 100.0)), key=KEY)
     assert processors.sent(t.CANDLES.name) == []
@@ -276,6 +276,43 @@ async def test_a_burst_of_price_changes_is_published_as_its_latest_price() -> No
     assert [ctx.codec.decode(v).seq for _, _, v in ctx.captured if _ == KEY] == [5]  # type: ignore[union-attr]
     await prices.sweep()  # published now: nothing more
     assert len([1 for _, k, _v in ctx.captured if k == KEY]) == 1
+
+
+def price_agent(name: str) -> tuple[Prices, FakeEvent]:
+    """The price agent on its own; the event it is handling is kept alive by the caller."""
+    settings = load_config(None, {})
+    app = faust.App(name, broker="memory://", store="memory://")
+    ctx = Context(settings, app, Codec(), ProcessorMetrics.on(CollectorRegistry()), captured=[])
+    event = FakeEvent()
+    _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
+    return Prices(ctx, Freshness(ctx)), event
+
+
+async def test_the_price_of_a_ticker_read_after_a_newer_trade_keeps_the_tickers_bid() -> None:
+    """The agent reads tickers and trades from two topics: a trade may come first though it is
+    newer. The ticker's bid and ask still count; the trade still sets `last`."""
+    prices, _event = price_agent("prices-order")
+    await prices.on_ticker(ticker(T0, 99.0, 101.0), offset=0)
+    await prices.on_trade(trade(T0 + 20, 105.0), offset=0)
+    await prices.on_ticker(ticker(T0 + 10, 98.0, 100.0), offset=1)
+    state = prices.table.get(KEY)
+    assert state is not None
+    assert state.price is not None
+    assert (state.price.bid, state.price.last, state.price.exchange_ts) == (98.0, 105.0, T0 + 20)
+
+
+async def test_a_price_state_written_before_parts_were_kept_goes_on_from_its_price() -> None:
+    """A changelog written by the previous version holds the price only: it is the ticker part,
+    so a late ticker still changes nothing and a newer trade moves `last`."""
+    prices, _event = price_agent("prices-upgrade")
+    old = msgspec.msgpack.encode({"price": ticker(T0 + 10, 99.0, 101.0), "updates": 1})
+    prices.table.put(KEY, msgspec.msgpack.decode(old, type=PriceState))
+    await prices.on_ticker(ticker(T0, 90.0, 91.0), offset=0)
+    await prices.on_trade(trade(T0 + 20, 105.0), offset=0)
+    state = prices.table.get(KEY)
+    assert state is not None
+    assert state.price is not None
+    assert (state.price.bid, state.price.last, state.updates) == (99.0, 105.0, 2)
 
 
 @pytest.mark.parametrize(("receipt_lag_s", "closes"), [(0.0, True), (120.0, False)])

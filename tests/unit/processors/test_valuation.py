@@ -1,10 +1,9 @@
-"""Price reducers (`schemas.prices`: newest wins, trades move `last`); positions with P&L."""
+"""Positions with P&L (`processors.valuation`)."""
 
 from __future__ import annotations
 
 from processors.valuation import value_position
-from schemas.models import Balance, PriceTicker, Trade, TradeSide
-from schemas.prices import apply_ticker, apply_trade
+from schemas.models import Balance, PriceTicker
 
 
 def ticker(ts: int, last: float = 100.0, change: float = 5.0) -> PriceTicker:
@@ -30,30 +29,6 @@ def balance(asset: str, total: float) -> Balance:
     return Balance(
         exchange="kraken", asset=asset, total=total, available=total, exchange_ts=50, received_ts=51
     )
-
-
-def test_the_newest_ticker_wins_and_a_late_one_never_goes_back() -> None:
-    assert apply_ticker(None, ticker(10)) == ticker(10)
-    assert apply_ticker(ticker(10), ticker(20)) == ticker(20)
-    assert apply_ticker(ticker(20), ticker(10)) == ticker(20)
-
-
-def test_a_newer_trade_moves_last_an_older_one_changes_nothing() -> None:
-    trade = Trade(
-        exchange="kraken",
-        symbol="BTC/USD",
-        trade_id="1",
-        price=105.5,
-        qty=1,
-        side=TradeSide.BUY,
-        exchange_ts=30,
-        received_ts=31,
-    )
-    moved = apply_trade(ticker(20), trade)
-    assert moved is not None
-    assert (moved.last, moved.exchange_ts, moved.bid) == (105.5, 30, 99.0)
-    assert apply_trade(ticker(40), trade) is None
-    assert apply_trade(None, trade) is None
 
 
 def test_positions_with_entry_cost_unknown_entry_and_the_quote_asset() -> None:

@@ -76,8 +76,8 @@ async def room_in_the_rate_window(seconds: float = 5.0) -> None:
 
 def filled(api: ApiState) -> ApiState:
     m = api.model
-    # Trades first: one newer than a price moves its `last` (test_store_prices), and these
-    # tests want the prices as they are.
+    # Trades older than the price: a newer one would move its `last` (test_store_prices), and
+    # these tests want the prices as they are.
     for i in range(3):
         m.apply(
             t.TRADES.name,
@@ -88,8 +88,8 @@ def filled(api: ApiState) -> ApiState:
                 price=100 + i,
                 qty=1,
                 side=TradeSide.BUY,
-                exchange_ts=NOW + i,
-                received_ts=NOW + i,
+                exchange_ts=NOW - 10**6 + i,
+                received_ts=NOW - 10**6 + i,
             ),
         )
     m.apply(t.PRICES.name, price())

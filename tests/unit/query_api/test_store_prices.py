@@ -4,12 +4,13 @@ The API moves a price on the tickers and trades it reads itself, one Kafka hop b
 processors' table has it, with the table's own reduction (`schemas.prices`). The properties a
 client relies on: every price is pushed once (the table's copy of a moment the API already
 showed is taken silently), a price never goes back in exchange time, and the model ends on the
-table's price.
+table's price, whatever order the processor and the API read the ticker and trade topics in.
 """
 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import msgspec
 from hypothesis import given
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from query_api.readmodel.store import ReadModel
 from schemas import topics as t
 from schemas.models import PriceTicker, Trade, TradeSide
-from schemas.prices import apply_ticker, apply_trade
+from schemas.prices import PriceParts, price_of, same_price, with_ticker, with_trade
 
 KEY = "kraken:BTC/USD"
 
@@ -99,76 +100,119 @@ def test_a_trade_before_any_price_is_kept_but_moves_nothing() -> None:
     assert KEY not in m.prices
 
 
-def test_the_table_wins_a_moment_the_processor_read_in_the_other_order() -> None:
-    """Ticker and trade of one moment, read by the processor in the other order: same exchange
-    time, other content. The table is the record, so its price replaces the API's, pushed."""
+def test_the_tables_price_of_a_moment_read_in_another_order_is_not_pushed() -> None:
+    """The processor read a trade before the ticker older than it, and published the trade's
+    move of the ticker before that one. The table's record is of the API's moment with other
+    content, and is a step on the way to the API's price, where the table ends too."""
     m = ReadModel()
-    m.apply(t.TICKER.name, ticker(10))
-    m.apply(t.TRADES.name, trade(12, price=106.0))  # the API: last 106 at 12
-    table = msgspec.structs.replace(ticker(12, bid=100.5), seq=3)
-    [update] = m.apply(t.PRICES.name, table)
-    assert update.payload == table
-    assert m.prices[KEY] == table
+    m.apply(t.PRICES.name, ticker(5, seq=1))
+    m.apply(t.TICKER.name, ticker(10, bid=101.0))
+    m.apply(t.TRADES.name, trade(12, price=106.0))  # the API: ticker of 10, last 106 at 12
+    own = m.prices[KEY]
+    assert (own.bid, own.last, own.exchange_ts) == (101.0, 106.0, 12)
+
+    on_the_way, ends = processor_table([ticker(5), trade(12, price=106.0), ticker(10, bid=101.0)])[
+        1:
+    ]
+    assert (on_the_way.bid, on_the_way.exchange_ts) == (100.0, 12)  # the old bid, at 12
+    assert m.apply(t.PRICES.name, on_the_way) == []
+    assert m.prices[KEY] == own
+    assert m.apply(t.PRICES.name, ends) == []
+    assert m.prices[KEY] == ends  # the same price: the table's numbering is taken
+
+
+def test_a_price_taken_from_the_table_gives_way_to_the_tables_next_of_the_same_moment() -> None:
+    """Behind the table (the API fell back, or is warming), the API took the table's price as
+    it is; it cannot tell that price's ticker from its trade, so the table's next record of the
+    same moment is the better one."""
+    m = ReadModel()
+    first = msgspec.structs.replace(ticker(10), last=106.0, exchange_ts=12, seq=4)
+    [update] = m.apply(t.PRICES.name, first)
+    assert update.payload == first
+    m.apply(t.TICKER.name, ticker(11, bid=99.0))  # late for the table's price: it changes nothing
+    assert m.prices[KEY] == first
+    second = msgspec.structs.replace(ticker(11, bid=99.0), last=106.0, exchange_ts=12, seq=5)
+    [update] = m.apply(t.PRICES.name, second)
+    assert update.payload == second
+
+
+def interleave(data: st.DataObject, a: list[Any], b: list[Any]) -> list[Any]:
+    """`a` and `b` merged, each in its own order (two topics, read by one consumer)."""
+    a, b, out = list(a), list(b), []
+    while a or b:
+        out.append(a.pop(0) if a and (not b or data.draw(st.booleans())) else b.pop(0))
+    return out
 
 
 def processor_table(events: list[PriceTicker | Trade]) -> list[PriceTicker]:
-    """The records the processors' price agent publishes for these events (schemas.prices)."""
+    """The records the processors' price agent publishes for these events, read in this order
+    (`schemas.prices`), one per change."""
+    parts = PriceParts()
     price: PriceTicker | None = None
     out: list[PriceTicker] = []
     for event in events:
-        if isinstance(event, PriceTicker):
-            newest = apply_ticker(price, event)
-            if newest is price:
-                continue
-        else:
-            moved = apply_trade(price, event)
-            if moved is None:
-                continue
-            newest = moved
+        moved = (
+            with_ticker(parts, event)
+            if isinstance(event, PriceTicker)
+            else with_trade(parts, event)
+        )
+        if moved is None:
+            continue
+        parts = moved
+        newest = price_of(parts)
+        if newest is None or (price is not None and same_price(price, newest)):
+            continue
         price = newest
         out.append(msgspec.structs.replace(newest, seq=len(out) + 1))
     return out
 
 
-event = st.one_of(
-    st.builds(ticker, st.integers(1, 40), st.sampled_from([100.0, 101.0, 102.0])),
-    st.builds(trade, st.integers(1, 40), st.sampled_from([105.0, 106.0])),
+def test_the_reduction_ends_on_one_price_whatever_the_order_of_the_two_topics() -> None:
+    tickers = [ticker(1), ticker(4, bid=101.0)]
+    trades = [trade(2), trade(3, price=106.0), trade(5, price=107.0)]
+    ends = {
+        msgspec.structs.replace(processor_table(order)[-1], seq=0)
+        for order in itertools.permutations([*tickers, *trades])
+        if [e for e in order if isinstance(e, PriceTicker)] == tickers
+        and [e for e in order if isinstance(e, Trade)] == trades
+    }
+    newest = msgspec.structs.replace(ticker(4, bid=101.0), last=107.0, exchange_ts=5, received_ts=6)
+    assert ends == {msgspec.structs.replace(newest, seq=0)}
+
+
+times = st.lists(st.integers(1, 12), max_size=8).map(sorted)  # in order, some of one moment
+ticker_events = times.flatmap(
+    lambda ts: st.tuples(
+        *(
+            st.sampled_from([100.0, 101.0, 102.0]).map(lambda bid, at=at: ticker(at, bid=bid))
+            for at in ts
+        )
+    ).map(list)
+)
+trade_events = times.flatmap(
+    lambda ts: st.tuples(
+        *(
+            st.sampled_from([105.0, 106.0]).map(lambda price, at=at: trade(at, price=price))
+            for at in ts
+        )
+    ).map(list)
 )
 
 
-def test_a_trade_the_processor_read_before_an_older_ticker_moves_only_the_api_for_now() -> None:
-    """The processor read a trade before the (older) first ticker, so the trade moved nothing
-    there; the API, which had the table's price first, lets it move `last`. The next ticker (a
-    full state) brings both to the same price."""
-    table = processor_table([trade(2), ticker(1)])
-    assert [p.exchange_ts for p in table] == [1]
-    m = ReadModel()
-    m.apply(t.PRICES.name, table[0])
-    m.apply(t.TRADES.name, trade(2))
-    m.apply(t.TICKER.name, ticker(1))
-    assert (m.prices[KEY].last, m.prices[KEY].exchange_ts) == (105.0, 2)  # newer than the table
-
-    closing = processor_table([trade(2), ticker(1), ticker(3)])[-1]
-    m.apply(t.TICKER.name, ticker(3))
-    assert m.apply(t.PRICES.name, closing) == []
-    assert m.prices[KEY] == closing
-
-
-@given(events=st.lists(event, max_size=30), data=st.data())
+@given(tickers=ticker_events, trades=trade_events, data=st.data())
 def test_raw_and_table_records_in_any_interleaving(
-    events: list[PriceTicker | Trade], data: st.DataObject
+    tickers: list[PriceTicker], trades: list[Trade], data: st.DataObject
 ) -> None:
-    """The processor's table lags the raw topics by any amount: whatever the interleaving, the
-    pushed prices never go back in exchange time and never repeat, and after a ticker newer
-    than everything the model holds the table's last price."""
-    events = [*events, ticker(50, bid=103.0)]
-    table = processor_table(events)
-    raw = [(t.TICKER.name if isinstance(e, PriceTicker) else t.TRADES.name, e) for e in events]
-    tabled = [(t.PRICES.name, p) for p in table]
-    merged: list[tuple[str, PriceTicker | Trade]] = []
-    while raw or tabled:
-        take_raw = raw and (not tabled or data.draw(st.booleans()))
-        merged.append(raw.pop(0) if take_raw else tabled.pop(0))
+    """The processor and the API each read the ticker and trade topics in an order of their own,
+    and the table lags the raw topics by any amount: the pushed prices never go back in exchange
+    time and never repeat, and the API ends on the table's last price."""
+    processor_order = interleave(data, tickers, trades)
+    table = processor_table(processor_order)
+    raw = [
+        (t.TICKER.name if isinstance(e, PriceTicker) else t.TRADES.name, e)
+        for e in interleave(data, tickers, trades)
+    ]
+    merged = interleave(data, raw, [(t.PRICES.name, p) for p in table])
 
     m = ReadModel()
     pushed: list[PriceTicker] = []
@@ -179,5 +223,8 @@ def test_raw_and_table_records_in_any_interleaving(
                 pushed.append(update.payload)
     for before, after in itertools.pairwise(pushed):
         assert after.exchange_ts >= before.exchange_ts
-        assert msgspec.structs.replace(after, seq=0) != msgspec.structs.replace(before, seq=0)
-    assert m.prices[KEY] == table[-1]
+        assert not same_price(after, before)
+    if table:
+        assert same_price(m.prices[KEY], table[-1])
+    else:
+        assert KEY not in m.prices
