@@ -9,14 +9,17 @@ warm-up. Two paths:
 - trades: exchange → producer → Kafka (`md.trades.v1`) → API → client (one Kafka hop);
 - prices: exchange → producer → Kafka (`md.ticker.v1`, `md.trades.v1`) → API → client, the API
   moving each price on the raw ticker or trade itself (`schemas.prices`); a price the processors'
-  table (`md.prices.v1`, two hops) has first reaches the client that way instead;
+  table (`md.prices.v1`, two hops) has first reaches the client that way instead (its `seq` is
+  the table's, not 0: `prices from the table` counts them and gives their latency);
 - book (with `--channels trades prices book`): exchange → producer → Kafka (`md.book.v1`) →
-  processor → Kafka (`md.books.v1`) → API → client (two hops; each message is the book as of
-  its newest update).
+  API → client (one hop: the API builds each book from the updates with the processors' code,
+  `schemas.books`; the book table, `md.books.v1`, serves a book only until the API read its
+  snapshot). Each message is the book as of its newest update.
 
 The simulator stamps events with this machine's clock, so the difference is a true latency.
 It also prints each part's CPU over the measured window (utime + stime from /proc, in % of one
-core): on two cores, a sum near 200% means the parts queue for the CPU.
+core): on two cores, a sum near 200% means the parts queue for the CPU; and the machine's, with
+the time the hypervisor gave its CPUs to others (steal).
 
     .venv/bin/python bench/bench_latency.py [--rates 500 2000] [--seconds 20] [--linger-ms 5 0]
         [--channels trades prices book] [--set processors.changelogFlushMs=0 ...]
@@ -124,7 +127,10 @@ async def measure(
             if cpu is not None and not any(latencies.values()):
                 cpu.start()
             data = message["data"]
-            latencies[message["channel"]].append((now_us - data["exchange_ts"]) / 1000)
+            latency = (now_us - data["exchange_ts"]) / 1000
+            latencies[message["channel"]].append(latency)
+            if message["channel"] == "prices" and data["seq"]:
+                latencies.setdefault("prices from the table", []).append(latency)
             ingress[message["channel"]].append((data["received_ts"] - data["exchange_ts"]) / 1000)
     return latencies, ingress
 
@@ -144,17 +150,32 @@ class CpuWindow:
         self.pids = part_pids(root)
         self._hz = os.sysconf("SC_CLK_TCK")
         self._t0, self._ticks = 0.0, dict.fromkeys(self.pids, 0)
+        self._machine = (0, 0)
+        self.busy = self.steal = 0.0
+        """The whole machine's busy and stolen time over the window (% of one core)."""
 
     def start(self) -> None:
         self._t0 = time.monotonic()
         self._ticks = {part: cpu_ticks(pid) for part, pid in self.pids.items()}
+        self._machine = machine_ticks()
 
     def stop(self) -> dict[str, float]:
         elapsed = time.monotonic() - self._t0
-        return {
+        used = {
             part: 100 * (cpu_ticks(pid) - self._ticks[part]) / self._hz / elapsed
             for part, pid in self.pids.items()
         }
+        self.steal = 100 * (machine_ticks()[1] - self._machine[1]) / self._hz / elapsed
+        self.busy = 100 * (machine_ticks()[0] - self._machine[0]) / self._hz / elapsed
+        return used
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, steal) clock ticks of the whole machine: steal is time the hypervisor gave this
+    machine's CPUs to others, a slower stretch that is not ours."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return user + nice + system + irq + softirq, steal
 
 
 def quantile(ordered: list[float], q: float) -> float:
@@ -230,11 +251,15 @@ def main() -> None:
         label = f"{rate:>5} events/s, linger {linger} ms"
         for path in args.channels:
             print(f"{label}  {path + ':':<8} {summary(results[path])}")
+        if "prices" in args.channels:
+            table = results.get("prices from the table", [])
+            print(f"{label}  prices from the table: {summary(table) if table else 'none'}")
         for path in args.channels:
             if results[path]:
                 print(f"{label}  {path} split: {split(results[path], ingress[path])}")
         parts = ", ".join(f"{part} {pct:.0f}%" for part, pct in sorted(used.items()))
         print(f"{label}  CPU over the window: {parts} (sum {sum(used.values()):.0f}%)")
+        print(f"{label}  machine: busy {cpu.busy:.0f}%, steal {cpu.steal:.1f}% (of one core)")
 
 
 if __name__ == "__main__":
