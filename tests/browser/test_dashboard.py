@@ -5,9 +5,11 @@ follow the API going away and coming back, and old values are marked stale with 
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 from typing import Any
 
+import msgspec
 import pytest
 
 from schemas import topics as t
@@ -104,6 +106,36 @@ def test_the_chart_draws_candles_and_indicators_and_follows_new_candles(
     p.select_option("#chart-timeframe", "5m")
     expect(p.locator("#chart-empty")).to_contain_text("No 5m candles for BTC/USD", timeout=TIMEOUT)
     expect(chart).to_have_attribute("data-candle-count", "0")
+
+
+def test_candles_the_stream_brings_while_the_chart_loads_are_all_kept(
+    page: Page, server: LiveServer
+) -> None:
+    """A burst of candles (history, as the processors' backfill publishes it) reaches the stream
+    while the chart's REST answer, made before the burst, is on its way. The channel was
+    subscribed before REST was asked, so the chart keeps every candle of the burst, not only the
+    newest one (which the subscription's snapshot alone would bring)."""
+    p = page.page
+    chart = p.locator("#chart")
+    expect(chart).to_have_attribute("data-candle-count", str(CANDLES), timeout=TIMEOUT)
+    burst = [
+        msgspec.structs.replace(
+            candle("BTC/USD", candle_minute(0) + i * 5 * 60_000_000, 100.0 + i), timeframe="5m"
+        )
+        for i in range(3)
+    ]
+
+    def answered_before_the_burst(route: Any) -> None:
+        answer = route.fetch()  # the model has no 5m candle yet
+        for c in burst:
+            server.push(t.CANDLES.name, c)
+        time.sleep(0.5)  # the stream delivers the burst while the answer is on its way
+        route.fulfill(response=answer)
+
+    p.route("**/api/ohlcv*", answered_before_the_burst)
+    p.select_option("#chart-timeframe", "5m")
+    expect(chart).to_have_attribute("data-timeframe", "5m", timeout=TIMEOUT)
+    expect(chart).to_have_attribute("data-candle-count", "3", timeout=TIMEOUT)
 
 
 def test_order_book_of_the_selected_symbol_updates_live(page: Page, server: LiveServer) -> None:
