@@ -245,8 +245,14 @@ function connect() {
     state.lastMessageAt = Date.now();
     for (const channel of ["prices", "positions", "status", "alerts"]) send({ op: "subscribe", channel, symbols: ["*"] });
     // The selected symbol's channels before its REST answers, so nothing falls between the two
-    // (what the stream brings meanwhile is laid over the answers: loadChart).
-    await refreshAll(() => subscribeSelected());
+    // (what the stream brings meanwhile is laid over the answers: loadChart); and after a REST
+    // failure all the same.
+    let subscribed = false;
+    await refreshAll(() => {
+      subscribeSelected();
+      subscribed = true;
+    });
+    if (!subscribed) subscribeSelected();
     setConnection("live");
   };
   socket.onmessage = (event) => {

@@ -282,3 +282,28 @@ def test_without_the_stream_the_page_polls_rest_and_says_so(
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_when_rest_fails_at_connect_the_selected_series_is_still_subscribed(
+    browser: Any, server: LiveServer
+) -> None:
+    """The page subscribes the selected series' channels as part of its first REST load; when
+    that load fails, it subscribes them all the same, and the chart follows the stream."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    try:
+        context.route("**/api/prices", lambda route: route.abort())  # REST prices are down
+        p = context.new_page()
+        errors: list[str] = []
+        p.on("pageerror", lambda exc: errors.append(str(exc)))
+        p.goto(server.url + "/#" + "BTC%2FUSD")
+        p.wait_for_function("document.body.dataset.connection === 'live'", timeout=15000)
+        chart = p.locator("#chart")
+        server.push(
+            t.CANDLES.name,
+            candle("BTC/USD", candle_minute(CANDLES - 1) + 60_000_000, 105.0, closed=False),
+        )
+        # the series' snapshot on subscribing, and the new candle: both from the stream
+        expect(chart).to_have_attribute("data-candle-count", "2", timeout=TIMEOUT)
+        assert not errors, errors
+    finally:
+        context.close()
