@@ -59,7 +59,6 @@ const state = {
   selected: { symbol: params.get("symbol") || decodeURIComponent(location.hash.slice(1)) || null, timeframe: params.get("timeframe") || "1m" },
   candles: [], // OHLCV of the selected series, oldest first
   candlesRestStale: false,
-  streamedCandles: null, // while the chart's REST call runs: what the stream brought (loadChart)
   indicators: new Map(), // open_ts -> IndicatorSet (the server's values win over ours)
   latestIndicators: null,
   counters: { messages: 0, updates: 0, snapshots: 0, flashes: 0, restLoads: 0, reconnects: 0, restFailures: 0 },
@@ -166,35 +165,22 @@ async function loadChart() {
   const { symbol, timeframe } = state.selected;
   if (!symbol) return;
   const q = `symbol=${urlSymbol(symbol)}&timeframe=${timeframe}`;
-  // The series' channel is subscribed before this is asked: candles the stream brings while REST
-  // answers are kept here and laid over the answer (a burst of history, e.g. the processors'
-  // backfill, would otherwise fall between the two but for its newest candle).
-  const streamed = [];
-  state.streamedCandles = streamed;
-  let candles, indicators;
-  try {
-    [candles, indicators] = await Promise.all([
-      getJson(`/api/ohlcv?${q}&limit=${CANDLE_LIMIT}`),
-      getJson(`/api/indicators/${urlSymbol(symbol)}?timeframe=${timeframe}`),
-    ]);
-  } finally {
-    if (state.streamedCandles === streamed) state.streamedCandles = null;
-  }
+  const [candles, indicators] = await Promise.all([
+    getJson(`/api/ohlcv?${q}&limit=${CANDLE_LIMIT}`),
+    getJson(`/api/indicators/${urlSymbol(symbol)}?timeframe=${timeframe}`),
+  ]);
   if (symbol !== state.selected.symbol || timeframe !== state.selected.timeframe) return;
   state.candles = candles ? candles.data.slice() : [];
   state.candlesRestStale = candles ? candles.stale : false;
-  for (const c of streamed) putCandle(c);
   if (indicators) putIndicators(indicators.data);
   chartDirty = true;
 }
 
-/** Everything from REST; true when the API answered. `beforeDetails` runs once the selection
- * is known, before the selected symbol's book and chart are asked for. */
-async function refreshAll(beforeDetails = () => {}) {
+/** Everything from REST; true when the API answered. */
+async function refreshAll() {
   try {
     await loadPrices();
     ensureSelection();
-    beforeDetails();
     await Promise.all([loadPositions(), loadStatus(), loadBook(), loadChart()]);
     state.counters.restLoads += 1;
     document.body.dataset.loaded = "true";
@@ -244,15 +230,9 @@ function connect() {
     state.attempt = 0;
     state.lastMessageAt = Date.now();
     for (const channel of ["prices", "positions", "status", "alerts"]) send({ op: "subscribe", channel, symbols: ["*"] });
-    // The selected symbol's channels before its REST answers, so nothing falls between the two
-    // (what the stream brings meanwhile is laid over the answers: loadChart); and after a REST
-    // failure all the same.
-    let subscribed = false;
-    await refreshAll(() => {
-      subscribeSelected();
-      subscribed = true;
-    });
-    if (!subscribed) subscribeSelected();
+    // REST first, then the selected symbol's channels (so the chart's snapshot lands on REST data)
+    await refreshAll();
+    subscribeSelected();
     setConnection("live");
   };
   socket.onmessage = (event) => {
@@ -343,9 +323,7 @@ const CHANNEL_HANDLERS = {
     if (key === `${EXCHANGE}:${state.selected.symbol}`) state.book = { data, restStale: false };
   },
   candles: (key, data) => {
-    if (key !== seriesKey()) return;
-    if (state.streamedCandles) state.streamedCandles.push(data);
-    putCandle(data);
+    if (key === seriesKey()) putCandle(data);
   },
   indicators: (key, data) => {
     if (key === seriesKey()) putIndicators(data);
@@ -415,12 +393,12 @@ async function select(symbol, timeframe = state.selected.timeframe) {
   chartDirty = true;
   fitPending = true;
   scheduleRender();
-  subscribeSelected(); // before REST: see loadChart
   try {
     await Promise.all([loadBook(), loadChart()]);
   } catch (err) {
     console.warn("loading the selection failed:", err);
   }
+  subscribeSelected();
   scheduleRender();
 }
 

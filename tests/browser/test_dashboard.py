@@ -5,11 +5,9 @@ follow the API going away and coming back, and old values are marked stale with 
 from __future__ import annotations
 
 import re
-import time
 import urllib.request
 from typing import Any
 
-import msgspec
 import pytest
 
 from schemas import topics as t
@@ -106,36 +104,6 @@ def test_the_chart_draws_candles_and_indicators_and_follows_new_candles(
     p.select_option("#chart-timeframe", "5m")
     expect(p.locator("#chart-empty")).to_contain_text("No 5m candles for BTC/USD", timeout=TIMEOUT)
     expect(chart).to_have_attribute("data-candle-count", "0")
-
-
-def test_candles_the_stream_brings_while_the_chart_loads_are_all_kept(
-    page: Page, server: LiveServer
-) -> None:
-    """A burst of candles (history, as the processors' backfill publishes it) reaches the stream
-    while the chart's REST answer, made before the burst, is on its way. The channel was
-    subscribed before REST was asked, so the chart keeps every candle of the burst, not only the
-    newest one (which the subscription's snapshot alone would bring)."""
-    p = page.page
-    chart = p.locator("#chart")
-    expect(chart).to_have_attribute("data-candle-count", str(CANDLES), timeout=TIMEOUT)
-    burst = [
-        msgspec.structs.replace(
-            candle("BTC/USD", candle_minute(0) + i * 5 * 60_000_000, 100.0 + i), timeframe="5m"
-        )
-        for i in range(3)
-    ]
-
-    def answered_before_the_burst(route: Any) -> None:
-        answer = route.fetch()  # the model has no 5m candle yet
-        for c in burst:
-            server.push(t.CANDLES.name, c)
-        time.sleep(0.5)  # the stream delivers the burst while the answer is on its way
-        route.fulfill(response=answer)
-
-    p.route("**/api/ohlcv*", answered_before_the_burst)
-    p.select_option("#chart-timeframe", "5m")
-    expect(chart).to_have_attribute("data-timeframe", "5m", timeout=TIMEOUT)
-    expect(chart).to_have_attribute("data-candle-count", "3", timeout=TIMEOUT)
 
 
 def test_order_book_of_the_selected_symbol_updates_live(page: Page, server: LiveServer) -> None:
@@ -279,31 +247,6 @@ def test_without_the_stream_the_page_polls_rest_and_says_so(
         expect(btc.locator('[data-field="last"]')).to_have_text("107.50", timeout=TIMEOUT)
         expect(btc).to_have_class(re.compile(r"\bcached\b"))  # not live: still greyed
         Page(p, errors, []).shot("rest-polling")
-        assert not errors, errors
-    finally:
-        context.close()
-
-
-def test_when_rest_fails_at_connect_the_selected_series_is_still_subscribed(
-    browser: Any, server: LiveServer
-) -> None:
-    """The page subscribes the selected series' channels as part of its first REST load; when
-    that load fails, it subscribes them all the same, and the chart follows the stream."""
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    try:
-        context.route("**/api/prices", lambda route: route.abort())  # REST prices are down
-        p = context.new_page()
-        errors: list[str] = []
-        p.on("pageerror", lambda exc: errors.append(str(exc)))
-        p.goto(server.url + "/#" + "BTC%2FUSD")
-        p.wait_for_function("document.body.dataset.connection === 'live'", timeout=15000)
-        chart = p.locator("#chart")
-        server.push(
-            t.CANDLES.name,
-            candle("BTC/USD", candle_minute(CANDLES - 1) + 60_000_000, 105.0, closed=False),
-        )
-        # the series' snapshot on subscribing, and the new candle: both from the stream
-        expect(chart).to_have_attribute("data-candle-count", "2", timeout=TIMEOUT)
         assert not errors, errors
     finally:
         context.close()
